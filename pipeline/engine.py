@@ -1,0 +1,256 @@
+"""The stage engine: the one place that changes a task's stage, deploy phase or approval.
+
+Every entry point works the same way, in one transaction:
+1. lock the task's row, so concurrent callers queue instead of racing;
+2. if the task already is where the caller wants it, return unchanged (re-driving a
+   change that already happened is a no-op, not an error);
+3. check the transition table and the gates; a refusal raises `TransitionRefused`
+   with the reason and nothing is written;
+4. save the task, record a `StageChange`, send `stage_entered` (window arming);
+5. after commit, send `task_changed` (board indication).
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from pipeline import gates
+from pipeline.models import StageChange, Task
+from pipeline.signals import stage_entered, task_changed
+from pipeline.stages import (
+    TERMINAL_STAGES,
+    DeployPhase,
+    Stage,
+    phase_transition_refusal,
+    stage_transition_refusal,
+)
+
+logger = logging.getLogger(__name__)
+
+# The fields this module owns; copied back onto the caller's instance after a change.
+_ENGINE_FIELDS = ("stage", "deploy_phase", "deploy_approved_by", "deploy_approved_at", "cycle")
+# Entering deploy, or a new cycle, starts with no deploy behind it.
+_NO_DEPLOY = {
+    "deploy_phase": DeployPhase.NONE,
+    "deploy_approved_by": "",
+    "deploy_approved_at": None,
+}
+
+
+class TransitionRefused(Exception):
+    """The transition is not allowed or a gate failed; nothing was changed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    changed: bool
+    # The last change recorded by the call (a deploy's `succeed` records two).
+    change: StageChange | None = None
+
+
+def create_task(*, work_item_id, project_id, title: str = "", repo: str = "") -> tuple[Task, bool]:
+    """Create the task of a work item in `analysis`, or return the one that exists.
+
+    Safe under concurrent calls: the unique work item id decides, not a prior read.
+    """
+    return Task.objects.get_or_create(
+        work_item_id=work_item_id,
+        defaults={"project_id": project_id, "title": title, "repo": repo},
+    )
+
+
+def advance_stage(task: Task, to: str, *, caller: str, reason: str = "") -> Outcome:
+    """Move the task to stage `to` if the machine and its gates allow it."""
+    to = _parse(Stage, to, "stage")
+    with _locked(task, caller) as locked:
+        if locked.stage == to:
+            return _unchanged(task, locked)
+        change = _change_stage(locked, to, caller=caller, reason=reason)
+    return _changed(task, locked, change)
+
+
+def reopen_task(task: Task, *, caller: str, reason: str = "") -> Outcome:
+    """The human control "move to To Analyse": a finished task starts a new cycle.
+
+    A task still in progress is left alone.
+    """
+    with _locked(task, caller) as locked:
+        if locked.stage not in TERMINAL_STAGES:
+            return _unchanged(task, locked)
+        change = _apply(
+            locked,
+            caller=caller,
+            reason=reason,
+            stage=Stage.ANALYSIS,
+            cycle=locked.cycle + 1,
+            **_NO_DEPLOY,
+        )
+    return _changed(task, locked, change)
+
+
+def request_deploy_approval(task: Task, *, caller: str, reason: str = "") -> Outcome:
+    return _set_phase(task, DeployPhase.AWAITING_APPROVAL, "request-approval", caller, reason)
+
+
+def start_deploy(task: Task, *, caller: str, reason: str = "") -> Outcome:
+    return _set_phase(task, DeployPhase.DEPLOYING, "start", caller, reason)
+
+
+def approve_deploy(task: Task, *, caller: str, reason: str = "") -> Outcome:
+    """Record an operator's approval of a deploy that awaits it."""
+    with _locked(task, caller) as locked:
+        _require_deploy_stage(locked, "approve")
+        if locked.deploy_approved_at is not None:
+            return _unchanged(task, locked)
+        if locked.deploy_phase != DeployPhase.AWAITING_APPROVAL:
+            raise TransitionRefused(
+                f"approve needs a deploy awaiting approval; the deploy phase is "
+                f"{locked.deploy_phase or 'not requested'}"
+            )
+        change = _apply(
+            locked,
+            caller=caller,
+            reason=reason or "deploy approved",
+            deploy_approved_by=caller,
+            deploy_approved_at=timezone.now(),
+        )
+    return _changed(task, locked, change)
+
+
+def finish_deploy(task: Task, *, succeeded: bool, caller: str, reason: str = "") -> Outcome:
+    """Record the deploy's result and move on: to `done`, or back to `development`."""
+    phase = DeployPhase.SUCCEEDED if succeeded else DeployPhase.FAILED
+    stage = Stage.DONE if succeeded else Stage.DEVELOPMENT
+    action = "succeed" if succeeded else "fail"
+    with _locked(task, caller) as locked:
+        if locked.stage == stage and locked.deploy_phase == phase:
+            return _unchanged(task, locked)
+        _require_deploy_stage(locked, action)
+        _change_phase(locked, phase, caller=caller, reason=reason)
+        change = _change_stage(locked, stage, caller=caller, reason=reason)
+    return _changed(task, locked, change)
+
+
+# --- internals ---------------------------------------------------------------------------
+
+E = TypeVar("E", Stage, DeployPhase)
+
+
+def _parse(kind: type[E], value: str, what: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(v.value for v in kind if v.value)
+        raise ValueError(f"unknown {what} {value!r}; known: {known}") from None
+
+
+@contextmanager
+def _locked(task: Task, caller: str) -> Iterator[Task]:
+    """Open the transaction and hold the task's row lock for its duration."""
+    if not caller:
+        raise ValueError("caller is required: say who asks for the change")
+    with transaction.atomic():
+        yield Task.objects.select_for_update().get(pk=task.pk)
+
+
+def _require_deploy_stage(locked: Task, action: str) -> None:
+    if locked.stage != Stage.DEPLOY:
+        raise TransitionRefused(f"{action} needs a task in deploy; the task is in {locked.stage}")
+
+
+def _change_stage(locked: Task, to: Stage, *, caller: str, reason: str) -> StageChange:
+    refusal = stage_transition_refusal(Stage(locked.stage), to)
+    if refusal is None:
+        failed = gates.first_failure("stage", locked, to)
+        refusal = failed and f"{failed.gate}: {failed.reason}"
+    if refusal:
+        raise TransitionRefused(refusal)
+    fields = {"stage": to, **(_NO_DEPLOY if to == Stage.DEPLOY else {})}
+    return _apply(locked, caller=caller, reason=reason, **fields)
+
+
+def _change_phase(locked: Task, to: DeployPhase, *, caller: str, reason: str) -> StageChange:
+    refusal = phase_transition_refusal(DeployPhase(locked.deploy_phase), to)
+    if refusal is None:
+        failed = gates.first_failure("phase", locked, to)
+        refusal = failed and f"{failed.gate}: {failed.reason}"
+    if refusal:
+        raise TransitionRefused(refusal)
+    return _apply(locked, caller=caller, reason=reason, deploy_phase=to)
+
+
+def _set_phase(task: Task, to: DeployPhase, action: str, caller: str, reason: str) -> Outcome:
+    with _locked(task, caller) as locked:
+        _require_deploy_stage(locked, action)
+        if locked.deploy_phase == to:
+            return _unchanged(task, locked)
+        change = _change_phase(locked, to, caller=caller, reason=reason)
+    return _changed(task, locked, change)
+
+
+def _apply(locked: Task, *, caller: str, reason: str, **fields) -> StageChange:
+    """Save the new values, record them, and hook the other layers in."""
+    from_stage, from_phase = locked.stage, locked.deploy_phase
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*fields, "updated_at"])
+    change = StageChange.objects.create(
+        task=locked,
+        cycle=locked.cycle,
+        from_stage=from_stage,
+        to_stage=locked.stage,
+        from_phase=from_phase,
+        to_phase=locked.deploy_phase,
+        caller=caller,
+        reason=reason,
+    )
+    logger.info(
+        "task %s: %s by %s (%s)",
+        locked.work_item_id,
+        change,
+        caller,
+        reason or "no reason given",
+        extra={"work_item": str(locked.work_item_id), "caller": caller, "reason": reason},
+    )
+    if from_stage != locked.stage:
+        stage_entered.send(sender=Task, task=locked, change=change)
+    transaction.on_commit(lambda: _announce(locked, change))
+    return change
+
+
+def _announce(task: Task, change: StageChange) -> None:
+    for receiver, error in task_changed.send_robust(sender=Task, task=task, change=change):
+        if isinstance(error, Exception):
+            logger.error(
+                "task %s: %r failed after %s: %s",
+                task.work_item_id,
+                receiver,
+                change,
+                error,
+                exc_info=error,
+            )
+
+
+def _sync(task: Task, locked: Task) -> None:
+    for name in (*_ENGINE_FIELDS, "updated_at"):
+        setattr(task, name, getattr(locked, name))
+
+
+def _unchanged(task: Task, locked: Task) -> Outcome:
+    _sync(task, locked)
+    return Outcome(task=task, changed=False)
+
+
+def _changed(task: Task, locked: Task, change: StageChange) -> Outcome:
+    _sync(task, locked)
+    return Outcome(task=task, changed=True, change=change)
