@@ -1,6 +1,17 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from pipeline.views import TaskViewSet
+
+router = DefaultRouter()
+router.register("tasks", TaskViewSet, basename="task")
 
 urlpatterns = [
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include(router.urls)),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "pipeline.api_errors.page_not_found"

@@ -1,0 +1,66 @@
+from django.contrib import admin, messages
+
+from pipeline import engine
+from pipeline.models import StageChange, Task
+
+admin.site.site_header = "Stageboard"
+admin.site.site_title = "Stageboard"
+admin.site.index_title = "Pipeline operations"
+
+# Stage, phase and approval change only through the engine (admin actions, API, events).
+ENGINE_FIELDS = ("stage", "deploy_phase", "deploy_approved_by", "deploy_approved_at", "cycle")
+
+
+def admin_caller(request) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+class StageChangeInline(admin.TabularInline):
+    model = StageChange
+    fields = (
+        "created_at",
+        "cycle",
+        "from_stage",
+        "to_stage",
+        "from_phase",
+        "to_phase",
+        "caller",
+        "reason",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "work_item_id", "repo", "stage", "deploy_phase", "updated_at")
+    list_filter = ("stage", "deploy_phase", "repo")
+    search_fields = ("=work_item_id", "repo", "title")
+    readonly_fields = (*ENGINE_FIELDS, "created_at", "updated_at")
+    inlines = [StageChangeInline]
+    actions = ["approve_deploy"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ("work_item_id", "project_id", *self.readonly_fields)
+
+    @admin.action(description="Approve the deploy of the selected tasks", permissions=["change"])
+    def approve_deploy(self, request, queryset):
+        approved = 0
+        for task in queryset:
+            try:
+                outcome = engine.approve_deploy(task, caller=admin_caller(request))
+            except engine.TransitionRefused as refused:
+                self.message_user(
+                    request, f"{task}: not approved: {refused.reason}", messages.WARNING
+                )
+                continue
+            approved += outcome.changed
+        if approved:
+            self.message_user(request, f"Approved {approved} deploy(s).", messages.SUCCESS)

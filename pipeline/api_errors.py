@@ -1,0 +1,32 @@
+"""Every API error is JSON with a `detail` message (DESIGN section 10).
+
+DRF already answers `{"detail": ...}` for most errors; validation errors come as field
+errors only, so they get a summary `detail` on top. Django's own 404 for an unknown
+URL under /api/ is answered as JSON too, instead of an HTML page.
+"""
+
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(response.data, list):
+        response.data = {"detail": " ".join(str(item) for item in response.data)}
+    elif isinstance(response.data, dict) and "detail" not in response.data:
+        general = response.data.get("non_field_errors")
+        if general:
+            detail = " ".join(str(message) for message in general)
+        else:
+            detail = f"Invalid input in: {', '.join(response.data)}."
+        response.data = {"detail": detail, **response.data}
+    return response
+
+
+def page_not_found(request, exception):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+    return defaults.page_not_found(request, exception)

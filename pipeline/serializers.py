@@ -1,0 +1,67 @@
+from rest_framework import serializers
+
+from pipeline.models import StageChange, Task
+from pipeline.stages import Stage
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StageChange
+        fields = [
+            "cycle",
+            "from_stage",
+            "to_stage",
+            "from_phase",
+            "to_phase",
+            "caller",
+            "reason",
+            "created_at",
+        ]
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    deploy_phase = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "work_item_id",
+            "project_id",
+            "repo",
+            "title",
+            "stage",
+            "deploy_phase",
+            "deploy_approved_by",
+            "deploy_approved_at",
+            "cycle",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_deploy_phase(self, task: Task) -> str | None:
+        return task.deploy_phase or None
+
+
+class TaskDetailSerializer(TaskSerializer):
+    history = StageChangeSerializer(many=True, read_only=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    work_item_id = serializers.UUIDField()
+    project_id = serializers.UUIDField()
+    title = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    repo = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
+
+
+class AdvanceSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=[s.value for s in Stage])
+    reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, required=False, default="")

@@ -1,0 +1,162 @@
+"""The pipeline's REST API (DESIGN section 10): a thin layer over `pipeline.engine`."""
+
+import uuid
+from functools import partial
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from pipeline import engine
+from pipeline.models import Task
+from pipeline.serializers import (
+    AdvanceSerializer,
+    ReasonSerializer,
+    TaskCreateSerializer,
+    TaskDetailSerializer,
+    TaskSerializer,
+)
+from pipeline.stages import Stage
+
+DEPLOY_ACTIONS = {
+    "request-approval": engine.request_deploy_approval,
+    "approve": engine.approve_deploy,
+    "start": engine.start_deploy,
+    "succeed": partial(engine.finish_deploy, succeeded=True),
+    "fail": partial(engine.finish_deploy, succeeded=False),
+}
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The task is not in a stage or phase that allows this."
+    default_code = "conflict"
+
+
+class TaskPermission(BasePermission):
+    """Reading needs pipeline.view_task, creating add_task, driving a task change_task."""
+
+    message = "Your account may not do this: ask an operator for the pipeline permissions."
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in SAFE_METHODS:
+            needed = "view"
+        else:
+            needed = "add" if view.action == "create" else "change"
+        return request.user.has_perm(f"pipeline.{needed}_task")
+
+
+def api_caller(request) -> str:
+    return f"api:{request.user.get_username()}"
+
+
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    permission_classes = [TaskPermission]
+    lookup_field = "work_item_id"
+    # Any text reaches get_object, so a malformed id is a JSON 404, not an HTML one.
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        tasks = Task.objects.all()
+        if self.action != "list":
+            return tasks.prefetch_related("history")
+        stage = self.request.query_params.get("stage")
+        if stage:
+            if stage not in {s.value for s in Stage}:
+                known = ", ".join(Stage)
+                raise ValidationError({"stage": [f"Unknown stage {stage!r}; known: {known}."]})
+            tasks = tasks.filter(stage=stage)
+        repo = self.request.query_params.get("repo")
+        if repo:
+            tasks = tasks.filter(repo=repo)
+        return tasks
+
+    def get_serializer_class(self):
+        return TaskSerializer if self.action == "list" else TaskDetailSerializer
+
+    def get_object(self) -> Task:
+        raw = self.kwargs[self.lookup_field]
+        try:
+            work_item_id = uuid.UUID(raw)
+        except ValueError:
+            raise NotFound(f"No task for work item {raw!r}: not a UUID.") from None
+        try:
+            task = self.get_queryset().get(work_item_id=work_item_id)
+        except Task.DoesNotExist:
+            raise NotFound(f"No task for work item {work_item_id}.") from None
+        self.check_object_permissions(self.request, task)
+        return task
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stage", str, enum=[s.value for s in Stage]),
+            OpenApiParameter("repo", str),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=TaskCreateSerializer,
+        responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
+        description="Create the task of a work item in `analysis`; answers 200 with the "
+        "existing task when the work item already has one.",
+    )
+    def create(self, request):
+        incoming = TaskCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        task, created = engine.create_task(**incoming.validated_data)
+        return Response(
+            TaskDetailSerializer(task).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        request=AdvanceSerializer,
+        responses={200: TaskDetailSerializer},
+        description="Move the task to another stage. 409 with the reason when the stage "
+        "machine or a quality gate refuses; re-driving a done move is a no-op.",
+    )
+    @action(detail=True, methods=["post"])
+    def advance(self, request, work_item_id=None):
+        incoming = AdvanceSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._drive(
+            engine.advance_stage,
+            incoming.validated_data["stage"],
+            reason=incoming.validated_data["reason"],
+        )
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={200: TaskDetailSerializer},
+        parameters=[
+            OpenApiParameter("deploy_action", str, OpenApiParameter.PATH, enum=[*DEPLOY_ACTIONS])
+        ],
+        description="Drive the deploy phase: request-approval, approve, start, succeed "
+        "(also moves the task to done) or fail (back to development).",
+    )
+    @action(detail=True, methods=["post"], url_path=r"deploy/(?P<deploy_action>[^/.]+)")
+    def deploy(self, request, work_item_id=None, deploy_action=None):
+        if deploy_action not in DEPLOY_ACTIONS:
+            raise NotFound(
+                f"Unknown deploy action {deploy_action!r}; known: {', '.join(DEPLOY_ACTIONS)}."
+            )
+        incoming = ReasonSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._drive(DEPLOY_ACTIONS[deploy_action], reason=incoming.validated_data["reason"])
+
+    def _drive(self, change, *args, reason: str) -> Response:
+        task = self.get_object()
+        try:
+            change(task, *args, caller=api_caller(self.request), reason=reason)
+        except engine.TransitionRefused as refused:
+            raise Conflict(refused.reason) from None
+        task = self.get_queryset().get(pk=task.pk)
+        return Response(TaskDetailSerializer(task).data)

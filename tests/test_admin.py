@@ -1,0 +1,95 @@
+"""The operators' admin: tasks, their history, and the deploy approval action."""
+
+import pytest
+from django.contrib.messages import get_messages
+
+from pipeline.models import Task
+from tests.conftest import PROJECT, make_user
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/pipeline/task/"
+
+
+@pytest.fixture
+def operator(client):
+    client.force_login(make_user("ops", superuser=True))
+    return client
+
+
+def test_the_task_list_filters_by_stage_and_repo_and_searches_work_items(operator, make_task):
+    shop = make_task(stage="deploy", repo="shop", title="Pay by card")
+    make_task(stage="analysis", repo="blog", title="New theme")
+    for query, expected in [
+        ("?stage=deploy", ["Pay by card"]),
+        ("?repo=blog", ["New theme"]),
+        (f"?q={shop.work_item_id}", ["Pay by card"]),
+        ("?q=not-a-uuid", []),
+        ("?q=shop", ["Pay by card"]),
+    ]:
+        response = operator.get(CHANGELIST + query)
+        assert response.status_code == 200, query
+        shown = [str(t.title) for t in response.context["cl"].result_list]
+        assert shown == expected, query
+
+
+def test_a_task_page_shows_its_history_and_no_editable_stage(operator, make_task, api):
+    task = make_task(stage="analysis")
+    api.post(
+        f"/api/tasks/{task.work_item_id}/advance/",
+        {"stage": "development"},
+        content_type="application/json",
+    )
+    response = operator.get(f"{CHANGELIST}{task.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "api:ci" in page  # the history row's caller
+    assert 'name="stage"' not in page
+
+
+def test_an_operator_can_create_a_task_which_starts_in_analysis(operator):
+    response = operator.post(
+        f"{CHANGELIST}add/",
+        {
+            "work_item_id": "965752bc-110f-44c5-b119-4cd9510d58eb",
+            "project_id": PROJECT,
+            "repo": "shop",
+            "title": "From the admin",
+            "history-TOTAL_FORMS": "0",
+            "history-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    assert Task.objects.get().stage == "analysis"
+
+
+def test_the_approve_action_approves_waiting_deploys_and_explains_the_rest(operator, make_task):
+    waiting = make_task(stage="deploy", deploy_phase="awaiting_approval", title="waiting")
+    early = make_task(stage="code_review", title="early")
+    response = operator.post(
+        CHANGELIST,
+        {"action": "approve_deploy", "_selected_action": [waiting.pk, early.pk]},
+        follow=True,
+    )
+    waiting.refresh_from_db()
+    early.refresh_from_db()
+    assert waiting.deploy_approved_by == "admin:ops"
+    assert waiting.history.get().caller == "admin:ops"
+    assert early.deploy_approved_at is None and early.history.count() == 0
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "Approved 1 deploy(s)." in texts
+    assert any(
+        t.startswith("early (code_review): not approved: approve needs a task in deploy")
+        for t in texts
+    )
+
+
+def test_a_user_without_change_permission_cannot_approve(client, make_task):
+    viewer = make_user("viewer", "pipeline.view_task")
+    viewer.is_staff = True
+    viewer.save()
+    client.force_login(viewer)
+    task = make_task(stage="deploy", deploy_phase="awaiting_approval")
+    client.post(CHANGELIST, {"action": "approve_deploy", "_selected_action": [task.pk]})
+    task.refresh_from_db()
+    assert task.deploy_approved_at is None

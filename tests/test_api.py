@@ -1,0 +1,304 @@
+"""The pipeline API as its drivers call it: JSON over HTTP with a token."""
+
+import json
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from pipeline.models import StageChange, Task
+from tests.conftest import PROJECT, WORK_ITEM, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, url, body=None, **extra):
+    return client.post(url, json.dumps(body or {}), content_type="application/json", **extra)
+
+
+def task_url(task: Task, suffix: str = "") -> str:
+    return f"/api/tasks/{task.work_item_id}/{suffix}"
+
+
+# --- authentication and permissions ------------------------------------------------------
+
+
+def test_it_asks_for_a_token(client, make_task):
+    response = client.get("/api/tasks/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_it_refuses_an_unknown_token(client):
+    response = client.get("/api/tasks/", HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}
+
+
+def test_it_refuses_a_token_of_a_deactivated_user(client, driver):
+    token = Token.objects.create(user=driver)
+    driver.is_active = False
+    driver.save()
+    response = client.get("/api/tasks/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 401
+
+
+def test_a_reader_may_read_but_not_drive(client, make_task):
+    task = make_task(stage="analysis")
+    token = Token.objects.create(user=make_user("dashboard", "pipeline.view_task"))
+    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    assert client.get(task_url(task), **auth).status_code == 200
+    response = post(client, task_url(task, "advance/"), {"stage": "development"}, **auth)
+    assert response.status_code == 403
+    assert "pipeline permissions" in response.json()["detail"]
+    create = post(client, "/api/tasks/", {"work_item_id": WORK_ITEM, "project_id": PROJECT}, **auth)
+    assert create.status_code == 403
+    assert Task.objects.get(pk=task.pk).stage == "analysis"
+    assert not Task.objects.filter(work_item_id=WORK_ITEM).exists()
+
+
+def test_an_account_without_permissions_may_not_read(client):
+    token = Token.objects.create(user=make_user("nobody"))
+    response = client.get("/api/tasks/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 403
+
+
+# --- creating and reading ----------------------------------------------------------------
+
+
+def test_it_creates_a_task_in_analysis_and_returns_the_existing_one_after(api):
+    body = {"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "Fix login", "repo": "shop"}
+    created = post(api, "/api/tasks/", body)
+    assert created.status_code == 201
+    assert created.json()["stage"] == "analysis"
+    assert created.json()["deploy_phase"] is None
+    assert created.json()["history"] == []
+    again = post(api, "/api/tasks/", {**body, "title": "Another title"})
+    assert again.status_code == 200
+    assert again.json()["title"] == "Fix login"
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": "PROJ-12", "project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": WORK_ITEM}, "project_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "x" * 501}, "title"),
+    ],
+)
+def test_creating_with_bad_fields_says_which_and_writes_nothing(api, body, field):
+    response = post(api, "/api/tasks/", body)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert field in response.json()["detail"]
+    assert Task.objects.count() == 0
+
+
+def test_it_lists_tasks_filtered_by_stage_and_repo(api, make_task):
+    make_task(stage="analysis", repo="shop")
+    wanted = make_task(stage="deploy", repo="shop")
+    make_task(stage="deploy", repo="blog")
+    response = api.get("/api/tasks/?stage=deploy&repo=shop")
+    assert response.status_code == 200
+    page = response.json()
+    assert page["count"] == 1
+    assert [t["work_item_id"] for t in page["results"]] == [str(wanted.work_item_id)]
+    assert api.get("/api/tasks/").json()["count"] == 3
+
+
+def test_listing_by_an_unknown_stage_is_a_clear_400(api):
+    response = api.get("/api/tasks/?stage=shipped")
+    assert response.status_code == 400
+    assert "Unknown stage 'shipped'" in response.json()["stage"][0]
+    assert response.json()["detail"] == "Invalid input in: stage."
+
+
+def test_it_shows_one_task_with_its_history(api, make_task):
+    task = make_task(stage="analysis")
+    post(api, task_url(task, "advance/"), {"stage": "development", "reason": "specified"})
+    body = api.get(task_url(task)).json()
+    assert body["stage"] == "development"
+    assert body["history"] == [
+        {
+            "cycle": 1,
+            "from_stage": "analysis",
+            "to_stage": "development",
+            "from_phase": "",
+            "to_phase": "",
+            "caller": "api:ci",
+            "reason": "specified",
+            "created_at": body["history"][0]["created_at"],
+        }
+    ]
+
+
+@pytest.mark.parametrize("ident", ["00000000-0000-4000-8000-000000000999", "PROJ-12", "42"])
+def test_an_unknown_task_is_a_json_404(api, ident):
+    for response in (
+        api.get(f"/api/tasks/{ident}/"),
+        post(api, f"/api/tasks/{ident}/advance/", {"stage": "development"}),
+        post(api, f"/api/tasks/{ident}/deploy/start/"),
+    ):
+        assert response.status_code == 404
+        assert ident in response.json()["detail"]
+
+
+def test_an_unknown_api_path_is_a_json_404(api):
+    response = api.get("/api/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at /api/nothing-here/."}
+
+
+def test_a_wrong_method_is_a_json_405(api, make_task):
+    response = api.delete(task_url(make_task()))
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "DELETE" not allowed.'}
+
+
+# --- advancing ---------------------------------------------------------------------------
+
+
+def test_it_advances_a_task(api, make_task):
+    task = make_task(stage="code_review")
+    response = post(api, task_url(task, "advance/"), {"stage": "deploy"})
+    assert response.status_code == 200
+    assert response.json()["stage"] == "deploy"
+    assert Task.objects.get(pk=task.pk).stage == "deploy"
+
+
+def test_a_refused_transition_is_a_409_with_the_reason(api, make_task):
+    task = make_task(stage="analysis")
+    response = post(api, task_url(task, "advance/"), {"stage": "done"})
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "analysis -> done is not allowed; from analysis a task can go to "
+        "cancelled, development"
+    }
+    assert StageChange.objects.count() == 0
+
+
+def test_a_failed_gate_is_a_409_naming_the_gate(api, make_task):
+    task = make_task(stage="deploy", deploy_phase="deploying")
+    response = post(api, task_url(task, "advance/"), {"stage": "done"})
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("check_deploy_status: ")
+    assert Task.objects.get(pk=task.pk).stage == "deploy"
+
+
+def test_redriving_an_advance_answers_200_and_records_nothing(api, make_task):
+    task = make_task(stage="development")
+    response = post(api, task_url(task, "advance/"), {"stage": "development"})
+    assert response.status_code == 200
+    assert response.json()["stage"] == "development"
+    assert StageChange.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"stage": "shipped"}, '"shipped" is not a valid choice.'),
+        ({}, "This field is required."),
+        ({"stage": None}, "This field may not be null."),
+    ],
+)
+def test_advancing_to_an_unknown_stage_is_a_400(api, make_task, body, message):
+    task = make_task(stage="analysis")
+    response = post(api, task_url(task, "advance/"), body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid input in: stage.", "stage": [message]}
+    assert Task.objects.get(pk=task.pk).stage == "analysis"
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"stage": "development"', b"stage=development", b"\xff\xfe", b""]
+)
+def test_bad_json_is_a_400_and_changes_nothing(api, make_task, raw):
+    task = make_task(stage="analysis")
+    response = api.post(task_url(task, "advance/"), raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert Task.objects.get(pk=task.pk).stage == "analysis"
+
+
+def test_json_that_is_not_an_object_is_a_400(api, make_task):
+    task = make_task(stage="analysis")
+    response = api.post(
+        task_url(task, "advance/"), '["development"]', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid data. Expected a dictionary, but got list."
+
+
+# --- deploy phases -----------------------------------------------------------------------
+
+
+def test_a_deploy_goes_through_the_api_from_request_to_done(api, make_task, django_user_model):
+    task = make_task(stage="deploy")
+    steps = ["request-approval", "approve", "start", "succeed"]
+    answers = [post(api, task_url(task, f"deploy/{step}/"), {"reason": step}) for step in steps]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
+    assert [(a.json()["stage"], a.json()["deploy_phase"]) for a in answers] == [
+        ("deploy", "awaiting_approval"),
+        ("deploy", "awaiting_approval"),
+        ("deploy", "deploying"),
+        ("done", "succeeded"),
+    ]
+    assert answers[1].json()["deploy_approved_by"] == "api:ci"
+
+
+def test_a_failed_deploy_returns_to_development(api, make_task):
+    task = make_task(stage="deploy", deploy_phase="deploying")
+    response = post(api, task_url(task, "deploy/fail/"), {"reason": "migrations failed"})
+    assert response.status_code == 200
+    assert (response.json()["stage"], response.json()["deploy_phase"]) == ("development", "failed")
+    assert response.json()["history"][-1]["reason"] == "migrations failed"
+
+
+@pytest.mark.parametrize(
+    "stage,phase,step",
+    [
+        ("development", "", "request-approval"),
+        ("deploy", "", "approve"),
+        ("deploy", "awaiting_approval", "start"),
+        ("deploy", "awaiting_approval", "succeed"),
+        ("code_review", "", "fail"),
+    ],
+)
+def test_a_deploy_action_out_of_turn_is_a_409(api, make_task, stage, phase, step):
+    task = make_task(stage=stage, deploy_phase=phase)
+    response = post(api, task_url(task, f"deploy/{step}/"))
+    assert response.status_code == 409
+    assert response.json()["detail"]
+    assert StageChange.objects.count() == 0
+
+
+def test_redriving_a_deploy_action_answers_200_and_records_nothing(api, make_task):
+    task = make_task(stage="done", deploy_phase="succeeded")
+    response = post(api, task_url(task, "deploy/succeed/"))
+    assert response.status_code == 200
+    assert response.json()["stage"] == "done"
+    assert StageChange.objects.count() == 0
+
+
+def test_an_unknown_deploy_action_is_a_404(api, make_task):
+    response = post(api, task_url(make_task(stage="deploy"), "deploy/rollback/"))
+    assert response.status_code == 404
+    assert "Unknown deploy action 'rollback'" in response.json()["detail"]
+
+
+# --- schema ------------------------------------------------------------------------------
+
+
+def test_the_openapi_schema_describes_the_endpoints(api):
+    response = api.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert {
+        "/api/tasks/",
+        "/api/tasks/{work_item_id}/",
+        "/api/tasks/{work_item_id}/advance/",
+        "/api/tasks/{work_item_id}/deploy/{deploy_action}/",
+    } <= set(schema["paths"])
