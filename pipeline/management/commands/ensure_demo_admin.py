@@ -1,0 +1,23 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+
+class Command(BaseCommand):
+    help = (
+        "For a local demo: create the superuser `admin` (password `admin`) unless a user of "
+        "that name exists, and print its API token. Never run this on a shared deployment."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--password", default="admin")
+
+    def handle(self, *args, username, password, **options):
+        users = get_user_model()
+        user = users.objects.filter(username=username).first()
+        if user is None:
+            user = users.objects.create_superuser(username, password=password)
+            self.stdout.write(f"created superuser {username!r} with password {password!r}")
+        token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(f"admin login: {username}; API token: Authorization: Token {token.key}")
