@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Set up and run Stageboard on a machine that has nothing but Python 3.11+.
+
+    python3 dev.py up      create .venv, install, migrate, create the schedules, then run
+                           the web server and the q cluster together (Ctrl-C stops both)
+    python3 dev.py test    create .venv, install with the test tools, lint, run all tests
+                           (extra arguments go to pytest)
+
+Both steps are idempotent: the install is repeated only when pyproject.toml changed.
+"""
+
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+HOST = os.environ.get("STAGEBOARD_HOST", "127.0.0.1")
+PORT = os.environ.get("STAGEBOARD_PORT", "8000")
+
+
+def run(*args: object, **kwargs) -> None:
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True, **kwargs)
+
+
+def manage(*args: object) -> None:
+    run(PYTHON, "manage.py", *args)
+
+
+def ensure_environment(extra: str) -> None:
+    """Create the virtual environment and install the project into it, once per change."""
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py runs on whatever python3 is)
+        sys.exit(f"Stageboard needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"creating {VENV.name}/ ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    target = f".[{extra}]" if extra else "."
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + target.encode()).hexdigest()
+    stamp = VENV / f".installed{'-' + extra if extra else ''}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"installing {target} into {VENV.name}/ ...", flush=True)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", target)
+    stamp.write_text(digest)
+
+
+def ensure_dotenv() -> None:
+    """A local .env with a fresh secret key, so a first run needs no configuration."""
+    dotenv = ROOT / ".env"
+    if dotenv.exists():
+        return
+    dotenv.write_text(
+        "# Written by `python3 dev.py up` for a local run; see .env.example for every setting.\n"
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
+        "DJANGO_DEBUG=true\n"
+    )
+    print("wrote .env with a fresh DJANGO_SECRET_KEY", flush=True)
+
+
+def up() -> int:
+    ensure_environment("")
+    ensure_dotenv()
+    manage("migrate", "--noinput", "-v", "1")
+    manage("collectstatic", "--noinput", "-v", "0")
+    manage("setup_schedules")
+    manage("ensure_demo_admin")
+    children = [
+        subprocess.Popen(
+            [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT
+        ),
+        subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT),
+    ]
+    print(
+        f"\nStageboard runs on http://{HOST}:{PORT}/  (admin: /admin/, API: /api/, "
+        f"health: /healthz). Ctrl-C stops the web server and the q cluster.\n",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    return stop(children)
+
+
+def stop(children: list[subprocess.Popen]) -> int:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    # A child that exited on its own with an error decides the exit code; SIGINT is normal.
+    failed = [child.returncode for child in children if child.returncode and child.returncode > 0]
+    return failed[0] if failed else 0
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_environment("test")
+    database = os.environ.get("DATABASE_URL", "").split("@")[-1] or "SQLite (default)"
+    print(f"lint, then tests on {database}", flush=True)
+    lint = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT)
+    if lint.returncode:
+        return lint.returncode
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, *rest = argv or ["help"]
+    if command == "up":
+        return up()
+    if command == "test":
+        return test(rest)
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
