@@ -84,6 +84,8 @@ def up() -> int:
         f"health: /healthz). Ctrl-C stops the web server and the q cluster.\n",
         flush=True,
     )
+    # Installed explicitly: a process started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
         while all(child.poll() is None for child in children):
@@ -94,9 +96,11 @@ def up() -> int:
 
 
 def stop(children: list[subprocess.Popen]) -> int:
+    # SIGTERM, not SIGINT: both servers handle it (the q cluster finishes its current task),
+    # and no child can have inherited it ignored.
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)
+            child.terminate()
     deadline = time.monotonic() + 15
     for child in children:
         try:
@@ -104,7 +108,7 @@ def stop(children: list[subprocess.Popen]) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    # A child that exited on its own with an error decides the exit code; SIGINT is normal.
+    # A child that exited on its own with an error decides the exit code; a signal is normal.
     failed = [child.returncode for child in children if child.returncode and child.returncode > 0]
     return failed[0] if failed else 0
 
