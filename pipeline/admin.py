@@ -7,9 +7,6 @@ admin.site.site_header = "Stageboard"
 admin.site.site_title = "Stageboard"
 admin.site.index_title = "Pipeline operations"
 
-# Stage, phase and approval change only through the engine (admin actions, API, events).
-ENGINE_FIELDS = ("stage", "deploy_phase", "deploy_approved_by", "deploy_approved_at", "cycle")
-
 
 def admin_caller(request) -> str:
     return f"admin:{request.user.get_username()}"
@@ -41,7 +38,8 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ("__str__", "work_item_id", "repo", "stage", "deploy_phase", "updated_at")
     list_filter = ("stage", "deploy_phase", "repo")
     search_fields = ("=work_item_id", "repo", "title")
-    readonly_fields = (*ENGINE_FIELDS, "created_at", "updated_at")
+    # Stage, phase and approval change only through the engine (actions, API, events).
+    readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
     inlines = [StageChangeInline]
     actions = ["approve_deploy"]
 

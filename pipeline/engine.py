@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -32,8 +31,8 @@ from pipeline.stages import (
 
 logger = logging.getLogger(__name__)
 
-# The fields this module owns; copied back onto the caller's instance after a change.
-_ENGINE_FIELDS = ("stage", "deploy_phase", "deploy_approved_by", "deploy_approved_at", "cycle")
+# The fields only this module writes; copied back onto the caller's instance after a change.
+ENGINE_FIELDS = ("stage", "deploy_phase", "deploy_approved_by", "deploy_approved_at", "cycle")
 # Entering deploy, or a new cycle, starts with no deploy behind it.
 _NO_DEPLOY = {
     "deploy_phase": DeployPhase.NONE,
@@ -71,7 +70,7 @@ def create_task(*, work_item_id, project_id, title: str = "", repo: str = "") ->
 
 def advance_stage(task: Task, to: str, *, caller: str, reason: str = "") -> Outcome:
     """Move the task to stage `to` if the machine and its gates allow it."""
-    to = _parse(Stage, to, "stage")
+    to = _parse_stage(to)
     with _locked(task, caller) as locked:
         if locked.stage == to:
             return _unchanged(task, locked)
@@ -143,15 +142,12 @@ def finish_deploy(task: Task, *, succeeded: bool, caller: str, reason: str = "")
 
 # --- internals ---------------------------------------------------------------------------
 
-E = TypeVar("E", Stage, DeployPhase)
 
-
-def _parse(kind: type[E], value: str, what: str) -> E:
+def _parse_stage(value: str) -> Stage:
     try:
-        return kind(value)
+        return Stage(value)
     except ValueError:
-        known = ", ".join(v.value for v in kind if v.value)
-        raise ValueError(f"unknown {what} {value!r}; known: {known}") from None
+        raise ValueError(f"unknown stage {value!r}; known: {', '.join(Stage)}") from None
 
 
 @contextmanager
@@ -168,24 +164,25 @@ def _require_deploy_stage(locked: Task, action: str) -> None:
         raise TransitionRefused(f"{action} needs a task in deploy; the task is in {locked.stage}")
 
 
+def _refuse_unless_allowed(kind: str, locked: Task, to: str, table_refusal: str | None) -> None:
+    """Raise TransitionRefused if the table, or else a gate bound to the move, refuses it."""
+    if table_refusal is None:
+        failed = gates.first_failure(kind, locked, to)
+        table_refusal = failed and f"{failed.gate}: {failed.reason}"
+    if table_refusal:
+        raise TransitionRefused(table_refusal)
+
+
 def _change_stage(locked: Task, to: Stage, *, caller: str, reason: str) -> StageChange:
     refusal = stage_transition_refusal(Stage(locked.stage), to)
-    if refusal is None:
-        failed = gates.first_failure("stage", locked, to)
-        refusal = failed and f"{failed.gate}: {failed.reason}"
-    if refusal:
-        raise TransitionRefused(refusal)
+    _refuse_unless_allowed("stage", locked, to, refusal)
     fields = {"stage": to, **(_NO_DEPLOY if to == Stage.DEPLOY else {})}
     return _apply(locked, caller=caller, reason=reason, **fields)
 
 
 def _change_phase(locked: Task, to: DeployPhase, *, caller: str, reason: str) -> StageChange:
     refusal = phase_transition_refusal(DeployPhase(locked.deploy_phase), to)
-    if refusal is None:
-        failed = gates.first_failure("phase", locked, to)
-        refusal = failed and f"{failed.gate}: {failed.reason}"
-    if refusal:
-        raise TransitionRefused(refusal)
+    _refuse_unless_allowed("phase", locked, to, refusal)
     return _apply(locked, caller=caller, reason=reason, deploy_phase=to)
 
 
@@ -242,7 +239,7 @@ def _announce(task: Task, change: StageChange) -> None:
 
 
 def _sync(task: Task, locked: Task) -> None:
-    for name in (*_ENGINE_FIELDS, "updated_at"):
+    for name in (*ENGINE_FIELDS, "updated_at"):
         setattr(task, name, getattr(locked, name))
 
 
