@@ -11,6 +11,7 @@ from pipeline import engine
 from pipeline.models import StageChange, Task
 from pipeline.signals import stage_entered, task_changed
 from pipeline.stages import Stage
+from tests.conftest import PROJECT, WORK_ITEM
 from tests.test_stages_and_gates import ALLOWED
 
 pytestmark = pytest.mark.django_db
@@ -297,28 +298,47 @@ def test_a_failing_board_hook_never_undoes_the_truth(
 # --- concurrency -------------------------------------------------------------------------
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_drivers_finishing_one_deploy_at_once_record_it_once(make_task):
-    task = make_task(stage="deploy", deploy_phase="deploying")
-    barrier = threading.Barrier(4)
+def at_once(work, count: int = 4) -> list:
+    """Run `work` in `count` threads released together; return results, raise any error."""
+    barrier = threading.Barrier(count)
     results, errors = [], []
 
-    def finish():
+    def run():
         try:
             barrier.wait()
-            mine = Task.objects.get(pk=task.pk)
-            results.append(engine.finish_deploy(mine, succeeded=True, caller="ci").changed)
+            results.append(work())
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=finish) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(results) == [False, False, False, True]
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_drivers_finishing_one_deploy_at_once_record_it_once(make_task):
+    task = make_task(stage="deploy", deploy_phase="deploying")
+
+    def finish():
+        mine = Task.objects.get(pk=task.pk)
+        return engine.finish_deploy(mine, succeeded=True, caller="ci").changed
+
+    assert sorted(at_once(finish)) == [False, False, False, True]
     assert StageChange.objects.filter(task=task, to_stage="done", from_stage="deploy").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_drivers_creating_one_work_items_task_at_once_make_one_task():
+    def create():
+        return engine.create_task(work_item_id=WORK_ITEM, project_id=PROJECT, title="Fix")[1]
+
+    assert sorted(at_once(create)) == [False, False, False, True]
+    assert Task.objects.filter(work_item_id=WORK_ITEM).count() == 1
