@@ -1,0 +1,39 @@
+"""What a task shows on the board: the one place that maps truth to a status key.
+
+Pure (DESIGN section 3, "What each task shows").
+"""
+
+from dataclasses import dataclass
+
+from pipeline.stages import DeployPhase, Stage
+
+
+@dataclass(frozen=True)
+class WindowFacts:
+    """The post-deploy window of a done task, as far as the board needs it."""
+
+    active: bool
+    verdict: str | None = None
+
+
+def status_key(stage: str, deploy_phase: str, window: WindowFacts | None = None) -> str:
+    match stage:
+        case Stage.ANALYSIS:
+            return "analysis"
+        case Stage.DEVELOPMENT:
+            return "in_progress"
+        case Stage.CODE_REVIEW:
+            return "code_review"
+        case Stage.DEPLOY:
+            # Succeeded is momentary (the same call moves the task to done).
+            running = deploy_phase in (DeployPhase.DEPLOYING, DeployPhase.SUCCEEDED)
+            return "deploying" if running else "awaiting_deploy"
+        case Stage.DONE:
+            if window and window.active:
+                return "monitoring"
+            if window and window.verdict == "DEGRADED":
+                return "blocked"
+            return "done"
+        case Stage.CANCELLED:
+            return "cancelled"
+    raise ValueError(f"unknown stage {stage!r}")

@@ -1,0 +1,113 @@
+"""Board statuses: the logical keys and how each resolves to a Plane state (DESIGN section 3).
+
+Pure: the caller hands in a project's states (as Plane lists them) and optional custom
+names; no Django, no network.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+BASE_KEYS = ("todo", "in_progress", "done", "blocked", "cancelled")
+PIPELINE_KEYS = (
+    "to_analyse",
+    "analysis",
+    "code_review",
+    "awaiting_deploy",
+    "deploying",
+    "monitoring",
+)
+KEYS = PIPELINE_KEYS + BASE_KEYS
+
+DEFAULT_NAMES: Mapping[str, str] = {
+    "to_analyse": "To Analyse",
+    "analysis": "Analysis",
+    "code_review": "Code Review",
+    "awaiting_deploy": "Awaiting Deploy",
+    "deploying": "Deploying",
+    "monitoring": "Monitoring after Deploy",
+    "todo": "Todo",
+    "in_progress": "In Progress",
+    "done": "Done",
+    "blocked": "Blocked",
+    "cancelled": "Cancelled",
+}
+
+# A key whose state the project lacks shows its fallback key's state, in the same project.
+FALLBACK: Mapping[str, str] = {
+    "to_analyse": "todo",
+    "analysis": "in_progress",
+    "code_review": "in_progress",
+    "awaiting_deploy": "in_progress",
+    "deploying": "in_progress",
+    "monitoring": "done",
+    "blocked": "in_progress",
+}
+
+# A base key whose name the project lacks shows the project's default state of this group.
+BASE_GROUP: Mapping[str, str] = {
+    "todo": "unstarted",
+    "in_progress": "started",
+    "done": "completed",
+    "cancelled": "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class State:
+    id: str
+    name: str
+    group: str
+    default: bool = False
+    sequence: float = 0.0
+
+    @classmethod
+    def from_plane(cls, raw: Mapping) -> "State":
+        return cls(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or ""),
+            group=str(raw.get("group") or ""),
+            default=bool(raw.get("default")),
+            sequence=float(raw.get("sequence") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    key: str
+    state: State | None
+    # How the state was found: the key's own name, or the fallback path taken.
+    via: str
+    fell_back: bool
+
+    @property
+    def state_id(self) -> str | None:
+        return self.state.id if self.state else None
+
+
+def unknown_names(names: Mapping[str, str]) -> list[str]:
+    """Keys in a custom name map that are not status keys."""
+    return sorted(set(names) - set(KEYS))
+
+
+def resolve(
+    key: str, states: Iterable[State], names: Mapping[str, str] | None = None
+) -> Resolution:
+    """The state that shows `key` in a project with `states` (custom `names` first)."""
+    if key not in DEFAULT_NAMES:
+        raise ValueError(f"unknown status key {key!r}; known: {', '.join(KEYS)}")
+    states = list(states)
+    names = names or {}
+    wanted = (names.get(key) or DEFAULT_NAMES[key]).strip().casefold()
+    for state in states:
+        if state.name.strip().casefold() == wanted:
+            return Resolution(key, state, f"name {state.name!r}", fell_back=False)
+    if key in FALLBACK:
+        fallback = resolve(FALLBACK[key], states, names)
+        return Resolution(key, fallback.state, f"{FALLBACK[key]}: {fallback.via}", fell_back=True)
+    group = BASE_GROUP.get(key)
+    in_group = sorted(
+        (s for s in states if s.group == group), key=lambda s: (not s.default, s.sequence)
+    )
+    if in_group:
+        return Resolution(key, in_group[0], f"default {group} state {in_group[0].name!r}", True)
+    return Resolution(key, None, f"no state named {wanted!r} and no {group} state", True)
