@@ -31,6 +31,19 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     raw = os.environ.get(name)
     if raw is None:
@@ -67,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_q",
     "pipeline",
+    "plane_integration",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +201,29 @@ SPECTACULAR_SETTINGS = {
         "DeployPhase": "pipeline.models.PHASE_CHOICES",
     },
 }
+
+# --- Plane ----------------------------------------------------------------------------
+# Unset URL or key: Stageboard runs without a board; setters answer "skipped".
+PLANE_API_URL = env.str("PLANE_API_URL", default="")
+PLANE_API_KEY = env.str("PLANE_API_KEY", default="")
+# The workspace `plane_project add` uses when none is given.
+PLANE_WORKSPACE_SLUG = env.str("PLANE_WORKSPACE_SLUG", default="")
+# `work-items`, `issues` (servers before v1.1.0), or `auto` to find out once.
+PLANE_API_PATHS = env.str("PLANE_API_PATHS", default="auto")
+if PLANE_API_PATHS not in ("auto", "work-items", "issues"):
+    raise ImproperlyConfigured(
+        f"PLANE_API_PATHS must be auto, work-items or issues, not {PLANE_API_PATHS!r}"
+    )
+# Plane allows 60 requests a minute per API key unless its admin raised API_KEY_RATE_LIMIT.
+PLANE_RATE_LIMIT_PER_MINUTE = env_int("PLANE_RATE_LIMIT_PER_MINUTE", 60, minimum=1)
+PLANE_RATE_WINDOW_SECONDS = env_float("PLANE_RATE_WINDOW_SECONDS", 60.0, minimum=0.1)
+PLANE_CONNECT_TIMEOUT = env_float("PLANE_CONNECT_TIMEOUT", 3.05, minimum=0.1)
+PLANE_READ_TIMEOUT = env_float("PLANE_READ_TIMEOUT", 10.0, minimum=0.1)
+# Resends of one request after a connection error, a timeout or a 5xx.
+PLANE_RETRIES = env_int("PLANE_RETRIES", 2)
+PLANE_RETRY_BACKOFF = env_float("PLANE_RETRY_BACKOFF", 0.5)
+# First wait before the board sync retries a failed work item; doubles up to 10 minutes.
+PLANE_SYNC_RETRY_SECONDS = env_float("PLANE_SYNC_RETRY_SECONDS", 15.0)
 
 # --- Auth, i18n, static ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -78,3 +78,54 @@ def api(client, driver):
     token = Token.objects.create(user=driver)
     client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
     return client
+
+
+# --- Plane ---------------------------------------------------------------------------------
+
+PLANE_KEY = "plane_api_test0000000000000000000000"
+
+
+@pytest.fixture
+def plane(settings):
+    """A Plane stand-in on loopback, and Stageboard configured to use it."""
+    from plane_integration.standin import PlaneStandIn
+
+    standin = PlaneStandIn(api_key=PLANE_KEY).start()
+    settings.PLANE_API_URL = standin.url
+    settings.PLANE_API_KEY = PLANE_KEY
+    settings.PLANE_API_PATHS = "auto"
+    settings.PLANE_RETRY_BACKOFF = 0.01
+    settings.PLANE_SYNC_RETRY_SECONDS = 0.05
+    settings.PLANE_READ_TIMEOUT = 2.0
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def plane_project(plane, db):
+    """A Plane project with the pipeline's statuses, configured in Stageboard."""
+    from plane_integration.models import PlaneProject
+    from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES
+
+    project_id = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
+    return PlaneProject.objects.create(project_id=project_id, workspace_slug="acme", repo="shop")
+
+
+@pytest.fixture
+def board_task(plane, plane_project, make_task):
+    """A task whose work item exists in the stand-in's project, in Todo."""
+
+    def make(stage="analysis", deploy_phase="", name="Work item", **fields) -> Task:
+        work_item_id = plane.add_work_item(
+            "acme", str(plane_project.project_id), name, state="Todo"
+        )
+        return make_task(
+            stage=stage,
+            deploy_phase=deploy_phase,
+            work_item_id=work_item_id,
+            project_id=plane_project.project_id,
+            title=name,
+            **fields,
+        )
+
+    return make

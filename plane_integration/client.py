@@ -1,0 +1,251 @@
+"""The one Plane API client: `requests` with timeouts, retries, the rate budget, typed results.
+
+Nothing here raises a `requests` exception to its callers: every call returns a
+`PlaneResult`. Retries are our own short loop rather than urllib3's `Retry`, because
+every attempt must take a slot from the shared rate budget, and a `Retry-After` must be
+recorded for all processes rather than slept through inside one request.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from plane_integration.budget import RateBudget
+
+logger = logging.getLogger(__name__)
+
+PATH_FORMS = ("work-items", "issues")
+PAGE_SIZE = 100  # Plane's maximum per_page
+
+
+@dataclass(frozen=True)
+class PlaneResult:
+    ok: bool
+    status: int | None = None  # None: no HTTP answer (not sent, connection error, timeout)
+    data: Any = None
+    error: str = ""
+    retry_after: float | None = None  # set when rate-limited, by Plane or by our budget
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.retry_after is not None
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason
+    if isinstance(body, dict):
+        for field in ("error", "detail", "error_message", "message"):
+            if body.get(field):
+                return str(body[field])
+    return str(body)[:200]
+
+
+class PlaneClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        path_form: str = "auto",
+        rate_limit: int = 60,
+        rate_window: float = 60.0,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+    ):
+        if path_form not in ("auto", *PATH_FORMS):
+            raise ValueError(f"path_form must be auto, work-items or issues, not {path_form!r}")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.path_form = path_form
+        self.budget = RateBudget(api_key, limit=rate_limit, window=rate_window)
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.page_size = PAGE_SIZE
+        self.session = requests.Session()
+        self.session.headers.update({"X-API-Key": api_key, "Accept": "application/json"})
+
+    @classmethod
+    def from_settings(cls) -> "PlaneClient | None":
+        """The client for the configured Plane, or None when Plane is not configured."""
+        if not (settings.PLANE_API_URL and settings.PLANE_API_KEY):
+            return None
+        return cls(
+            base_url=settings.PLANE_API_URL,
+            api_key=settings.PLANE_API_KEY,
+            path_form=settings.PLANE_API_PATHS,
+            rate_limit=settings.PLANE_RATE_LIMIT_PER_MINUTE,
+            rate_window=settings.PLANE_RATE_WINDOW_SECONDS,
+            connect_timeout=settings.PLANE_CONNECT_TIMEOUT,
+            read_timeout=settings.PLANE_READ_TIMEOUT,
+            retries=settings.PLANE_RETRIES,
+            backoff=settings.PLANE_RETRY_BACKOFF,
+        )
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def get_states(self, workspace: str, project_id: str) -> PlaneResult:
+        return self._collect(f"/workspaces/{workspace}/projects/{project_id}/states/", {})
+
+    def get_work_item(self, workspace: str, project_id: str, work_item_id: str) -> PlaneResult:
+        return self._request("GET", self._item_path(workspace, project_id, work_item_id))
+
+    def set_state(
+        self, workspace: str, project_id: str, work_item_id: str, state_id: str
+    ) -> PlaneResult:
+        # Setting a state is idempotent, so a 5xx or a read timeout may be retried.
+        path = self._item_path(workspace, project_id, work_item_id)
+        return self._request("PATCH", path, json={"state": str(state_id)})
+
+    def list_work_items(
+        self, workspace: str, project_id: str, fields: tuple[str, ...] = ("id", "state")
+    ) -> PlaneResult:
+        path = self._items_path(workspace, project_id)
+        return self._collect(path, {"fields": ",".join(fields)})
+
+    def add_comment(
+        self, workspace: str, project_id: str, work_item_id: str, html: str
+    ) -> PlaneResult:
+        # Not idempotent: resent only when the first attempt never reached Plane.
+        path = self._item_path(workspace, project_id, work_item_id) + "comments/"
+        return self._request("POST", path, json={"comment_html": html}, idempotent=False)
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def _items_path(self, workspace: str, project_id: str) -> str:
+        form = self._path_form(workspace, project_id)
+        return f"/workspaces/{workspace}/projects/{project_id}/{form}/"
+
+    def _item_path(self, workspace: str, project_id: str, work_item_id: str) -> str:
+        return f"{self._items_path(workspace, project_id)}{work_item_id}/"
+
+    def _path_form(self, workspace: str, project_id: str) -> str:
+        """`work-items`, or `issues` on servers before v1.1.0: from settings, or found once."""
+        if self.path_form != "auto":
+            return self.path_form
+        cache_key = f"stageboard:plane-path-form:{self.base_url}"
+        form = cache.get(cache_key)
+        if form is None:
+            form = self._detect_path_form(workspace, project_id)
+            if form:
+                cache.set(cache_key, form, timeout=24 * 3600)
+        return form or PATH_FORMS[0]
+
+    def _detect_path_form(self, workspace: str, project_id: str) -> str | None:
+        for form in PATH_FORMS:
+            path = f"/workspaces/{workspace}/projects/{project_id}/{form}/"
+            result = self._request("GET", path, params={"per_page": 1, "fields": "id"})
+            if result.ok:
+                logger.info("plane: this server routes work items under /%s/", form)
+                return form
+            if result.status != 404:
+                return None  # cannot tell now (down, rate-limited): ask again next time
+        return None
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _collect(self, path: str, params: dict) -> PlaneResult:
+        """Follow Plane's cursor pagination (`next_cursor` while `next_page_results`)."""
+        items: list = []
+        for page in self._pages(path, params):
+            if not page.ok:
+                return page
+            items.extend(page.data.get("results", []))
+        return PlaneResult(ok=True, status=200, data=items)
+
+    def _pages(self, path: str, params: dict) -> Iterator[PlaneResult]:
+        cursor = None
+        while True:
+            query = {**params, "per_page": self.page_size, **({"cursor": cursor} if cursor else {})}
+            page = self._request("GET", path, params=query)
+            if page.ok and not isinstance(page.data, dict):
+                page = PlaneResult(
+                    False, page.status, error="Plane sent a page that is not an object"
+                )
+            yield page
+            if not page.ok or not page.data.get("next_page_results"):
+                return
+            cursor = page.data.get("next_cursor")
+            if not cursor:
+                return
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        idempotent: bool = True,
+    ) -> PlaneResult:
+        url = f"{self.base_url}/api/v1{path}"
+        result = PlaneResult(ok=False, error="not sent")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))
+            wait = self.budget.acquire()
+            if wait:
+                return PlaneResult(
+                    ok=False,
+                    error=f"rate budget spent: next slot in {wait:.1f} s",
+                    retry_after=wait,
+                )
+            try:
+                response = self.session.request(
+                    method, url, json=json, params=params, timeout=self.timeout
+                )
+            except requests.ConnectionError as exc:
+                # A refused or failed connection never reached Plane: safe to resend.
+                result = PlaneResult(ok=False, error=f"cannot reach Plane: {exc}")
+                continue
+            except requests.Timeout as exc:
+                result = PlaneResult(ok=False, error=f"Plane did not answer in time: {exc}")
+                if idempotent:
+                    continue
+                return result
+            except requests.RequestException as exc:
+                return PlaneResult(ok=False, error=f"request to Plane failed: {exc}")
+            result = self._result(response)
+            if response.status_code == 429:
+                self.budget.block(result.retry_after)
+                return result
+            if response.status_code >= 500 and idempotent:
+                continue
+            return result
+        return result
+
+    def _result(self, response: requests.Response) -> PlaneResult:
+        status = response.status_code
+        if status == 429:
+            try:
+                retry_after = max(1.0, float(response.headers.get("Retry-After", "")))
+            except ValueError:
+                retry_after = 60.0
+            return PlaneResult(
+                ok=False, status=429, error="Plane's rate limit", retry_after=retry_after
+            )
+        if 200 <= status < 300:
+            try:
+                data = response.json() if response.content else None
+            except ValueError:
+                return PlaneResult(ok=False, status=status, error="Plane answered with no JSON")
+            return PlaneResult(ok=True, status=status, data=data)
+        if status == 401:
+            error = "Plane wants an API key (401): set PLANE_API_KEY"
+        elif status == 403:
+            error = f"Plane refused the API key (403): {_message(response)}"
+        else:
+            error = f"Plane answered {status}: {_message(response)}"
+        return PlaneResult(ok=False, status=status, error=error)

@@ -1,0 +1,110 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from pipeline.models import Task
+from plane_integration import statuses
+
+
+def validate_status_names(value) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationError('Give custom names as {"key": "State name"}.')
+    unknown = statuses.unknown_names(value)
+    if unknown:
+        raise ValidationError(
+            f"Unknown status keys: {', '.join(unknown)}. Known: {', '.join(statuses.KEYS)}."
+        )
+
+
+class PlaneProject(models.Model):
+    """A Plane project whose work items Stageboard shows the truth on."""
+
+    project_id = models.UUIDField(unique=True)
+    workspace_slug = models.SlugField(max_length=100)
+    repo = models.CharField(max_length=200, blank=True, help_text="The repo it deploys to")
+    status_names = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_status_names],
+        help_text='Custom state names by status key, e.g. {"monitoring": "Watching prod"}',
+    )
+    states_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace_slug", "repo"]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_slug}/{self.project_id} ({self.repo or 'no repo'})"
+
+
+class PlaneState(models.Model):
+    """A state of a Plane project, as last read from Plane (the per-project state cache)."""
+
+    project = models.ForeignKey(PlaneProject, on_delete=models.CASCADE, related_name="states")
+    state_id = models.UUIDField()
+    name = models.CharField(max_length=255)
+    group = models.CharField(max_length=20)
+    is_default = models.BooleanField(default=False)
+    sequence = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["project", "sequence", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "state_id"], name="plane_state_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.group})"
+
+    def as_state(self) -> statuses.State:
+        return statuses.State(
+            str(self.state_id), self.name, self.group, self.is_default, self.sequence
+        )
+
+
+class BoardStatus(models.Model):
+    """What a task's work item should show, and what it was last seen showing.
+
+    Level-triggered: a change of the truth records the desired key and bumps
+    `desired_version`; the sync pushes only the latest desired key and marks that
+    version synced. `next_attempt_at` is set while there is something to push.
+    """
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="board")
+    desired_key = models.CharField(max_length=20)
+    desired_version = models.PositiveIntegerField(default=0)
+    desired_at = models.DateTimeField()
+    synced_version = models.PositiveIntegerField(default=0)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    shown_state_id = models.UUIDField(null=True, blank=True)
+    shown_key = models.CharField(max_length=20, blank=True)
+    last_outcome = models.CharField(max_length=20, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "board statuses"
+        ordering = ["-desired_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.desired_key}"
+
+    @property
+    def pending(self) -> bool:
+        return self.desired_version > self.synced_version
+
+
+class PlaneRateBudget(models.Model):
+    """The requests sent with one API key in the current window, shared by all processes."""
+
+    key_id = models.CharField(max_length=64, unique=True, help_text="sha256 of the API key")
+    sent_at = models.JSONField(default=list, help_text="Unix times of the requests in the window")
+    blocked_until = models.FloatField(default=0, help_text="Unix time Plane's Retry-After ends")
+
+    def __str__(self) -> str:
+        return f"budget {self.key_id[:12]}"
