@@ -68,19 +68,22 @@ PIPELINE_PROJECT = NEW_PROJECT + states(
 def test_a_pipeline_project_shows_every_key_by_its_own_name(key):
     resolution = resolve(key, PIPELINE_PROJECT)
     assert not resolution.fell_back
-    assert resolution.state.name.casefold() == {
-        "to_analyse": "to analyse",
-        "analysis": "analysis",
-        "code_review": "code review",
-        "awaiting_deploy": "awaiting deploy",
-        "deploying": "deploying",
-        "monitoring": "monitoring after deploy",
-        "todo": "todo",
-        "in_progress": "in progress",
-        "done": "done",
-        "blocked": "blocked",
-        "cancelled": "cancelled",
-    }[key]
+    assert (
+        resolution.state.name.casefold()
+        == {
+            "to_analyse": "to analyse",
+            "analysis": "analysis",
+            "code_review": "code review",
+            "awaiting_deploy": "awaiting deploy",
+            "deploying": "deploying",
+            "monitoring": "monitoring after deploy",
+            "todo": "todo",
+            "in_progress": "in progress",
+            "done": "done",
+            "blocked": "blocked",
+            "cancelled": "cancelled",
+        }[key]
+    )
 
 
 @pytest.mark.parametrize(

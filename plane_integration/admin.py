@@ -1,0 +1,121 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from pipeline.admin import TaskAdmin
+from plane_integration.board import request_sync
+from plane_integration.client import PlaneClient
+from plane_integration.models import BoardStatus, PlaneProject, PlaneState
+from plane_integration.states import refresh_states, resolution_table
+
+
+class PlaneStateInline(admin.TabularInline):
+    model = PlaneState
+    fields = ("name", "group", "state_id", "is_default", "sequence")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PlaneProject)
+class PlaneProjectAdmin(admin.ModelAdmin):
+    list_display = ("project_id", "workspace_slug", "repo", "states_refreshed_at")
+    search_fields = ("=project_id", "repo", "workspace_slug")
+    readonly_fields = ("resolved_statuses", "states_refreshed_at", "created_at", "updated_at")
+    inlines = [PlaneStateInline]
+    actions = ["read_states"]
+
+    @admin.display(description="What each status key shows")
+    def resolved_statuses(self, project):
+        if project.states_refreshed_at is None:
+            return "States not read yet: use the action “Read the states from Plane”."
+        return format_html_join(
+            "\n",
+            "<div><code>{}</code> → {} <small>{}</small></div>",
+            (
+                (
+                    r.key,
+                    r.state.name if r.state else "NOTHING",
+                    ("fell back: " if r.fell_back else "") + r.via,
+                )
+                for r in resolution_table(project)
+            ),
+        )
+
+    @admin.action(description="Read the states from Plane", permissions=["change"])
+    def read_states(self, request, queryset):
+        client = PlaneClient.from_settings()
+        if client is None:
+            self.message_user(request, "Plane is not configured.", messages.ERROR)
+            return
+        for project in queryset:
+            result = refresh_states(project, client)
+            if result.ok:
+                self.message_user(
+                    request, f"{project}: {len(result.data)} states read.", messages.SUCCESS
+                )
+            else:
+                self.message_user(request, f"{project}: {result.error}", messages.ERROR)
+
+
+@admin.register(BoardStatus)
+class BoardStatusAdmin(admin.ModelAdmin):
+    list_display = (
+        "task",
+        "desired_key",
+        "shown_key",
+        "last_outcome",
+        "attempts",
+        "next_attempt_at",
+        "synced_at",
+    )
+    list_filter = ("desired_key", "last_outcome", ("next_attempt_at", admin.EmptyFieldListFilter))
+    search_fields = ("=task__work_item_id", "task__title", "task__repo")
+    list_select_related = ("task",)
+    readonly_fields = [f.name for f in BoardStatus._meta.fields]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Send the desired status again now", permissions=["change"])
+    def send_again(self, request, queryset):
+        # Forget what Plane was seen showing, so the sync sends even if it thinks it's shown.
+        count = queryset.update(next_attempt_at=timezone.now(), attempts=0, shown_state_id=None)
+        request_sync()
+        self.message_user(request, f"{count} board status(es) queued to send.", messages.SUCCESS)
+
+
+class BoardStatusInline(admin.StackedInline):
+    model = BoardStatus
+    fields = (
+        "desired_key",
+        "shown_key",
+        "last_outcome",
+        "last_error",
+        "next_attempt_at",
+        "synced_at",
+    )
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the sync writes it; operators read it
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # A task being created has no board status yet: no section on the add page.
+        return obj is not None and super().has_view_permission(request, obj)
+
+
+# The task page shows its board status; the pipeline app itself knows nothing of the board.
+TaskAdmin.inlines = [BoardStatusInline, *TaskAdmin.inlines]

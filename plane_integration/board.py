@@ -1,0 +1,78 @@
+"""Each task's board status: what it should show (desired) and what it was seen showing.
+
+The truth changes -> `record_desired` derives the key (one mapping, `mapping.status_key`)
+and, when it differs from the one recorded, bumps the desired version and asks for a
+sync. The sync (`plane_integration.sync`) pushes the latest desired key per work item.
+"""
+
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from pipeline.models import Task
+from plane_integration.mapping import WindowFacts, status_key
+from plane_integration.models import BoardStatus
+
+# Set while a sync run is queued, so a burst of changes queues one run, not one per change.
+SYNC_QUEUED = "stageboard:board-sync-queued"
+SYNC_QUEUED_TTL = 60
+
+
+def window_facts(task: Task) -> WindowFacts | None:
+    """The task's post-deploy window; the monitor issue fills this in."""
+    return None
+
+
+def truth_key(task: Task) -> str:
+    return status_key(task.stage, task.deploy_phase, window_facts(task))
+
+
+def record_desired(task: Task) -> BoardStatus:
+    """Record the status the truth asks for; queue a sync when it is new."""
+    key = truth_key(task)
+    now = timezone.now()
+    with transaction.atomic():
+        board, created = BoardStatus.objects.select_for_update().get_or_create(
+            task=task,
+            defaults={"desired_key": key, "desired_version": 1, "desired_at": now},
+        )
+        if not created and board.desired_key == key:
+            return board
+        if not created:
+            board.desired_key = key
+            board.desired_version += 1
+            board.desired_at = now
+        board.next_attempt_at = now
+        board.attempts = 0
+        board.save()
+        transaction.on_commit(request_sync)
+    return board
+
+
+def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
+    """Plane now shows `state_id` (the key we sent) on the task's work item."""
+    updated = BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key=key)
+    if not updated:
+        # A setter called for a task the sync never saw: start its row from the truth.
+        BoardStatus.objects.get_or_create(
+            task=task,
+            defaults={
+                "desired_key": truth_key(task),
+                "desired_at": timezone.now(),
+                "shown_state_id": state_id,
+                "shown_key": key,
+            },
+        )
+
+
+def shown_state_id(task: Task) -> str | None:
+    shown = BoardStatus.objects.filter(task=task).values_list("shown_state_id", flat=True).first()
+    return str(shown) if shown else None
+
+
+def request_sync() -> None:
+    if cache.add(SYNC_QUEUED, True, timeout=SYNC_QUEUED_TTL):
+        async_task("plane_integration.sync.sync_board", task_name="board sync")

@@ -1,0 +1,54 @@
+"""Comments on a task's work item (the monitor explains its verdicts this way).
+
+Never-raise, like the setters: the outcome says sent, skipped or failed with why.
+"""
+
+import logging
+
+from pipeline.models import Task
+from plane_integration.client import PlaneClient
+from plane_integration.models import PlaneProject
+from plane_integration.setters import Result, SetOutcome
+
+logger = logging.getLogger(__name__)
+
+
+def post_comment(task: Task, html: str, *, caller: str, reason: str = "") -> SetOutcome:
+    try:
+        outcome = _post(task, html)
+    except Exception as exc:
+        logger.exception("comment on %s failed inside Stageboard", task.work_item_id)
+        outcome = SetOutcome(Result.FAILED, "comment", why=f"internal error: {exc!r}")
+    level = logging.WARNING if outcome.result is Result.FAILED else logging.INFO
+    fields = {
+        "event": "board_comment",
+        "work_item": str(task.work_item_id),
+        "outcome": str(outcome.result),
+        "caller": caller,
+        "reason": reason,
+        "why": outcome.why,
+    }
+    logger.log(level, " ".join(f"{k}={v!r}" for k, v in fields.items()), extra=fields)
+    return outcome
+
+
+def _post(task: Task, html: str) -> SetOutcome:
+    client = PlaneClient.from_settings()
+    if client is None:
+        return SetOutcome(Result.SKIPPED, "comment", why="Plane is not configured")
+    project = PlaneProject.objects.filter(project_id=task.project_id).first()
+    if project is None:
+        why = f"project {task.project_id} is not a configured Plane project"
+        return SetOutcome(Result.SKIPPED, "comment", why=why)
+    result = client.add_comment(
+        project.workspace_slug, str(project.project_id), str(task.work_item_id), html
+    )
+    if not result.ok:
+        return SetOutcome(
+            Result.FAILED,
+            "comment",
+            why=result.error,
+            status=result.status,
+            retry_after=result.retry_after,
+        )
+    return SetOutcome(Result.SENT, "comment", status=result.status)

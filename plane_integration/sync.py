@@ -1,0 +1,111 @@
+"""The board sync: push each work item's latest desired status to Plane.
+
+Runs as a django-q task, queued when a desired status changes and on a schedule (for
+retries and anything a queue run missed). For each due row, in order:
+1. claim it with a conditional UPDATE (only one worker sends for a work item);
+2. read the desired key and its version, then call the setter (which skips the PATCH
+   when Plane already shows the state);
+3. mark that version synced, conditionally: if the truth changed meanwhile the row
+   stays due and the next run sends the newer key;
+4. on failure keep the row due with a backoff, and leave it for a later run (one attempt
+   per row per run, so a failing Plane is not hammered); when rate-limited, wait for the
+   budget if the run has time left, since every further send would be refused too.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+
+from plane_integration.board import SYNC_QUEUED
+from plane_integration.models import BoardStatus
+from plane_integration.setters import Result, set_issue_stage_state
+
+logger = logging.getLogger(__name__)
+
+CALLER = "board-sync"
+CLAIM = timedelta(seconds=90)
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+@dataclass
+class SyncReport:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    deferred: int = 0
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def due(now) -> Q:
+    return Q(next_attempt_at__lte=now) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def sync_board(max_seconds: float | None = None) -> dict:
+    """Send what is due until done or `max_seconds` (default: half the q task timeout) pass."""
+    cache.delete(SYNC_QUEUED)  # changes from now on queue a fresh run
+    deadline = time.monotonic() + (max_seconds or settings.Q_CLUSTER["timeout"] / 2)
+    report = SyncReport()
+    tried: set[int] = set()
+    while time.monotonic() < deadline:
+        now = timezone.now()
+        candidates = BoardStatus.objects.filter(due(now)).exclude(pk__in=tried)
+        pk = candidates.order_by("next_attempt_at").values_list("pk", flat=True).first()
+        if pk is None:
+            break
+        if not BoardStatus.objects.filter(due(now), pk=pk).update(claimed_until=now + CLAIM):
+            continue  # another worker claimed it first
+        wait = sync_one(BoardStatus.objects.select_related("task").get(pk=pk), report)
+        if wait is None:
+            tried.add(pk)
+        elif time.monotonic() + wait >= deadline:
+            break
+        else:
+            time.sleep(wait)
+    report.deferred = BoardStatus.objects.filter(next_attempt_at__isnull=False).count()
+    logger.info(
+        "board sync: %s, %d still to send", report.outcomes or "nothing due", report.deferred
+    )
+    return {"outcomes": report.outcomes, "deferred": report.deferred}
+
+
+def sync_one(row: BoardStatus, report: SyncReport) -> float | None:
+    """Send one claimed row; return seconds to wait when rate-limited, else None."""
+    version = row.desired_version
+    outcome = set_issue_stage_state(
+        row.task, row.desired_key, caller=CALLER, reason=f"desired v{version}"
+    )
+    report.count(str(outcome.result))
+    now = timezone.now()
+    release = {"claimed_until": None, "last_outcome": str(outcome.result)}
+    mine = BoardStatus.objects.filter(pk=row.pk)
+    if outcome.done:
+        finished = mine.filter(desired_version=version).update(
+            **release,
+            synced_version=version,
+            synced_at=now,
+            next_attempt_at=None,
+            attempts=0,
+            last_error="" if outcome.result is not Result.SKIPPED else outcome.why,
+        )
+        if not finished:  # the truth moved on while we sent: stay due for the newer key
+            mine.update(**release)
+        return None
+    if outcome.retry_after is not None:
+        # Not a failure of this row: the budget is spent. Keep its place in the queue.
+        mine.update(**release, next_attempt_at=now + timedelta(seconds=outcome.retry_after))
+        return outcome.retry_after
+    attempts = row.attempts + 1
+    backoff = settings.PLANE_SYNC_RETRY_SECONDS * 2 ** (attempts - 1)
+    retry_at = now + min(timedelta(seconds=backoff), MAX_BACKOFF)
+    failed = mine.filter(desired_version=version).update(
+        **release, attempts=attempts, last_error=outcome.why, next_attempt_at=retry_at
+    )
+    if not failed:  # a newer key is waiting; it deserves its own first attempt now
+        mine.update(**release)
+    return None
