@@ -158,10 +158,14 @@ def _log(task: Task, caller: str, reason: str, outcome: SetOutcome) -> None:
         "reason": reason,
         "why": outcome.why,
     }
-    # Plane refusing our key or our states needs an operator; a passing failure does not.
+    # Plane refusing our key or our states needs an operator (ERROR); a passing failure
+    # or Plane's own 429 is worth a look (WARNING).
+    # Waiting for our own budget is the budget working (INFO).
     level = logging.INFO
-    if outcome.result is Result.FAILED:
-        level = logging.ERROR if outcome.status in (400, 401, 403) else logging.WARNING
+    if outcome.result is Result.FAILED and outcome.status in (400, 401, 403):
+        level = logging.ERROR
+    elif outcome.result is Result.FAILED and not (outcome.retry_after and outcome.status is None):
+        level = logging.WARNING
     logger.log(
         level,
         " ".join(
