@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pipeline.models import StageChange, Task
@@ -43,12 +44,29 @@ class TaskSerializer(serializers.ModelSerializer):
         return task.deploy_phase or None
 
 
+class BoardStatusSerializer(serializers.Serializer):
+    desired = serializers.CharField(source="desired_key")
+    shown = serializers.CharField(source="shown_key", allow_blank=True)
+    pending = serializers.BooleanField()
+    last_outcome = serializers.CharField(allow_blank=True)
+    last_error = serializers.CharField(allow_blank=True)
+    synced_at = serializers.DateTimeField(allow_null=True)
+
+
 class TaskDetailSerializer(TaskSerializer):
+    board_status = serializers.SerializerMethodField()
     history = StageChangeSerializer(many=True, read_only=True)
 
     class Meta(TaskSerializer.Meta):
-        fields = [*TaskSerializer.Meta.fields, "history"]
+        fields = [*TaskSerializer.Meta.fields, "board_status", "history"]
         read_only_fields = fields
+
+    @extend_schema_field(BoardStatusSerializer(allow_null=True))
+    def get_board_status(self, task: Task) -> dict | None:
+        # The board's row, read through its relation name: this layer imports none of it.
+        # None until the task's first change, or when the board app is not installed.
+        board = getattr(task, "board", None)
+        return BoardStatusSerializer(board).data if board else None
 
 
 class TaskCreateSerializer(serializers.Serializer):

@@ -399,3 +399,25 @@ def test_a_comment_is_skipped_without_plane(make_task, settings):
     settings.PLANE_API_KEY = ""
     outcome = post_comment(make_task(), "<p>x</p>", caller="monitor")
     assert outcome.result is Result.SKIPPED
+
+
+def test_the_api_shows_a_tasks_board_status(plane, board_task, drive, api):
+    task = board_task(stage="analysis")
+    url = f"/api/tasks/{task.work_item_id}/"
+    assert api.get(url).json()["board_status"] is None
+    drive(engine.advance_stage, task, "development")
+    assert api.get(url).json()["board_status"] == {
+        "desired": "in_progress",
+        "shown": "",
+        "pending": True,
+        "last_outcome": "",
+        "last_error": "",
+        "synced_at": None,
+    }
+    run_sync()
+    status = api.get(url).json()["board_status"]
+    assert (status["shown"], status["pending"], status["last_outcome"]) == (
+        "in_progress",
+        False,
+        "sent",
+    )
