@@ -2,7 +2,9 @@
 """Set up and run Stageboard on a machine that has nothing but Python 3.11+.
 
     python3 dev.py up      create .venv, install, migrate, create the schedules, then run
-                           the web server and the q cluster together (Ctrl-C stops both)
+                           the web server and the q cluster together (Ctrl-C stops both);
+                           with no PLANE_API_URL configured, a Plane stand-in with demo
+                           data runs beside them and the board follows on it
     python3 dev.py test    create .venv, install with the test tools, lint, run all tests
                            (extra arguments go to pytest)
 
@@ -25,14 +27,30 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 HOST = os.environ.get("STAGEBOARD_HOST", "127.0.0.1")
 PORT = os.environ.get("STAGEBOARD_PORT", "8000")
+STANDIN_PORT = os.environ.get("STAGEBOARD_PLANE_STANDIN_PORT", "8001")
+STANDIN_KEY = "plane_api_standin"
+# The stand-in's fixed demo project (plane_integration.standin.DEMO_PROJECT_ID).
+DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
 
 
 def run(*args: object, **kwargs) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True, **kwargs)
 
 
-def manage(*args: object) -> None:
-    run(PYTHON, "manage.py", *args)
+def manage(*args: object, env: dict | None = None) -> None:
+    run(PYTHON, "manage.py", *args, env=env)
+
+
+def plane_configured() -> bool:
+    """Whether the environment or .env names a real Plane to talk to."""
+    if os.environ.get("PLANE_API_URL"):
+        return True
+    dotenv = ROOT / ".env"
+    lines = dotenv.read_text().splitlines() if dotenv.exists() else []
+    return any(
+        line.strip().startswith("PLANE_API_URL=") and line.split("=", 1)[1].strip()
+        for line in lines
+    )
 
 
 def ensure_environment(extra: str) -> None:
@@ -73,15 +91,28 @@ def up() -> int:
     manage("collectstatic", "--noinput", "-v", "0")
     manage("setup_schedules")
     manage("ensure_demo_admin")
-    children = [
+    env, children = dict(os.environ), []
+    if not plane_configured():
+        env.update(
+            PLANE_API_URL=f"http://127.0.0.1:{STANDIN_PORT}",
+            PLANE_API_KEY=STANDIN_KEY,
+            PLANE_WORKSPACE_SLUG="demo",
+        )
+        standin = [PYTHON, "-m", "plane_integration.standin", "--port", STANDIN_PORT]
+        children.append(subprocess.Popen([*standin, "--api-key", STANDIN_KEY], cwd=ROOT))
+        manage(
+            "plane_project", "add", DEMO_PROJECT, "--repo", "demo", "--workspace", "demo", env=env
+        )
+    children += [
         subprocess.Popen(
-            [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT
+            [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
         ),
-        subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT),
+        subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env),
     ]
+    board = "a real Plane" if plane_configured() else f"the Plane stand-in on port {STANDIN_PORT}"
     print(
         f"\nStageboard runs on http://{HOST}:{PORT}/  (admin: /admin/, API: /api/, "
-        f"health: /healthz). Ctrl-C stops the web server and the q cluster.\n",
+        f"health: /healthz), its board on {board}. Ctrl-C stops everything.\n",
         flush=True,
     )
     # Installed explicitly: a process started in the background inherits SIGINT ignored.
