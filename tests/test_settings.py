@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("DATABASE_URL", "REDIS_URL", "DJANGO_", "Q_", "STAGEBOARD_", "HEALTHZ_")
+OURS = ("DATABASE_URL", "REDIS_URL", "DJANGO_", "Q_", "STAGEBOARD_", "HEALTHZ_", "PLANE_", "LOG_")
 
 PROBE = """
 import json
@@ -91,6 +91,9 @@ def test_a_dotenv_file_fills_in_but_never_overrides(tmp_path):
             {"Q_TIMEOUT": "120", "Q_RETRY": "60"},
             "Q_RETRY (60) must be greater than Q_TIMEOUT (120)",
         ),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json, not 'xml'"),
+        ({"PLANE_API_PATHS": "tickets"}, "PLANE_API_PATHS must be auto, work-items or issues"),
+        ({"PLANE_READ_TIMEOUT": "soon"}, "PLANE_READ_TIMEOUT must be a number, not 'soon'"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(tmp_path, variables, message):
@@ -112,3 +115,24 @@ def test_check_refuses_the_development_key_outside_debug(tmp_path):
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_json_logs_carry_the_structured_fields(tmp_path):
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('plane_integration.setters').info("
+        "'event=board_status', extra={'work_item': 'w1', 'caller': 'ci', 'outcome': 'sent'})"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env.update(
+        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+        STAGEBOARD_VAR_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="pipeline.settings",
+        LOG_FORMAT="json",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (line["work_item"], line["caller"], line["outcome"]) == ("w1", "ci", "sent")
+    assert line["levelname"] == "INFO"
