@@ -47,7 +47,16 @@ def record_desired(task: Task) -> BoardStatus:
             board.desired_at = now
         board.next_attempt_at = now
         board.attempts = 0
-        board.save()
+        # Only the desire: what Plane shows and who holds the row are the sync's to write.
+        board.save(
+            update_fields=[
+                "desired_key",
+                "desired_version",
+                "desired_at",
+                "next_attempt_at",
+                "attempts",
+            ]
+        )
         transaction.on_commit(request_sync)
     return board
 

@@ -8,6 +8,7 @@ recorded for all processes rather than slept through inside one request.
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from plane_integration.budget import RateBudget
 logger = logging.getLogger(__name__)
 
 PATH_FORMS = ("work-items", "issues")
+_per_thread = threading.local()
 PAGE_SIZE = 100  # Plane's maximum per_page
 
 
@@ -79,20 +81,30 @@ class PlaneClient:
 
     @classmethod
     def from_settings(cls) -> "PlaneClient | None":
-        """The client for the configured Plane, or None when Plane is not configured."""
+        """The client for the configured Plane, or None when Plane is not configured.
+
+        One client per thread and configuration, so its session's connections are reused
+        across calls; settings are read on every call, so a change takes effect at once.
+        """
         if not (settings.PLANE_API_URL and settings.PLANE_API_KEY):
             return None
-        return cls(
-            base_url=settings.PLANE_API_URL,
-            api_key=settings.PLANE_API_KEY,
-            path_form=settings.PLANE_API_PATHS,
-            rate_limit=settings.PLANE_RATE_LIMIT_PER_MINUTE,
-            rate_window=settings.PLANE_RATE_WINDOW_SECONDS,
-            connect_timeout=settings.PLANE_CONNECT_TIMEOUT,
-            read_timeout=settings.PLANE_READ_TIMEOUT,
-            retries=settings.PLANE_RETRIES,
-            backoff=settings.PLANE_RETRY_BACKOFF,
-        )
+        options = {
+            "base_url": settings.PLANE_API_URL,
+            "api_key": settings.PLANE_API_KEY,
+            "path_form": settings.PLANE_API_PATHS,
+            "rate_limit": settings.PLANE_RATE_LIMIT_PER_MINUTE,
+            "rate_window": settings.PLANE_RATE_WINDOW_SECONDS,
+            "connect_timeout": settings.PLANE_CONNECT_TIMEOUT,
+            "read_timeout": settings.PLANE_READ_TIMEOUT,
+            "retries": settings.PLANE_RETRIES,
+            "backoff": settings.PLANE_RETRY_BACKOFF,
+        }
+        key = tuple(options.values())
+        clients = _per_thread.__dict__.setdefault("clients", {})
+        if key not in clients:
+            clients.clear()  # the configuration changed: the old client is of no more use
+            clients[key] = cls(**options)
+        return clients[key]
 
     # --- calls ---------------------------------------------------------------------------
 

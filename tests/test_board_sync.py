@@ -270,22 +270,10 @@ def test_an_unknown_key_fails_without_a_request(plane, board_task):
 
 def test_each_per_key_setter_shows_its_status(plane, board_task):
     from plane_integration import setters
+    from plane_integration.statuses import DEFAULT_NAMES
 
     task = board_task()
-    names = {
-        "to_analyse": "To Analyse",
-        "analysis": "Analysis",
-        "code_review": "Code Review",
-        "awaiting_deploy": "Awaiting Deploy",
-        "deploying": "Deploying",
-        "monitoring": "Monitoring after Deploy",
-        "todo": "Todo",
-        "in_progress": "In Progress",
-        "done": "Done",
-        "blocked": "Blocked",
-        "cancelled": "Cancelled",
-    }
-    for key, name in names.items():
+    for key, name in DEFAULT_NAMES.items():
         outcome = getattr(setters, f"set_issue_{key}")(task, caller="ci")
         assert outcome.result is Result.SENT, (key, outcome)
         assert shown(plane, task) == name

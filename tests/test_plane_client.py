@@ -183,3 +183,13 @@ def test_the_path_form_can_be_fixed_by_setting(plane, project):
     assert "/issues/" in plane.calls("GET")[-1].path
     with pytest.raises(ValueError):
         client_for(plane, path_form="tickets")
+
+
+def test_the_configured_client_is_reused_until_the_settings_change(plane, settings):
+    first = PlaneClient.from_settings()
+    assert PlaneClient.from_settings() is first
+    settings.PLANE_READ_TIMEOUT = 7.0
+    changed = PlaneClient.from_settings()
+    assert changed is not first and changed.timeout[1] == 7.0
+    settings.PLANE_API_URL = ""
+    assert PlaneClient.from_settings() is None
