@@ -1,0 +1,144 @@
+"""Plane webhook bodies: signature, shape, and what a delivery says. Pure.
+
+Two formats arrive (PLANE.md): the community edition's (`event`, `action`, `data`,
+`activity`) and the cloud's "v2" (`version`, `event_id`, `event` like
+`workitem.updated`, `data`, `previous_attributes`).
+"""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Older servers sent present-tense actions.
+ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
+WORK_ITEM_EVENTS = {"issue", "workitem", "work_item"}
+
+
+class ShapeError(ValueError):
+    """The body is authentic but not a Plane webhook we can read."""
+
+
+def signature(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(body: bytes, secret: str, sent: str | None) -> bool:
+    """Constant-time check of X-Plane-Signature against the raw body."""
+    if not secret or not sent:
+        return False
+    return hmac.compare_digest(signature(body, secret), sent.strip().lower())
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one delivery tells us, whatever its format."""
+
+    format: str  # "v1" (community) or "v2"
+    dedupe_key: str
+    event: str  # "issue", "issue_comment", ... (v2: the entity, "workitem")
+    action: str  # created / updated / deleted
+    work_item_id: str | None
+    project_id: str | None
+    name: str
+    field: str | None  # the changed field, for updates ("state", "state_id", ...)
+    new_state_id: str | None  # set when the delivery reports a state (change or creation)
+    state_in_data: dict | None  # data.state as Plane sent it: {id, name, group}, maybe newer
+    actor_id: str | None
+    actor_name: str
+
+    @property
+    def is_work_item(self) -> bool:
+        return self.event in WORK_ITEM_EVENTS
+
+    @property
+    def is_state_change(self) -> bool:
+        return self.action == "updated" and self.field in ("state", "state_id")
+
+
+def parse(body: bytes) -> Delivery:
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ShapeError(f"the body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ShapeError("the body is JSON but not an object")
+    if "version" in payload or "event_id" in payload:
+        return _parse_v2(payload)
+    return _parse_v1(payload, body)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _require(payload: dict, *keys: str) -> None:
+    missing = [key for key in keys if key not in payload]
+    if missing:
+        raise ShapeError(f"not a Plane webhook: missing {', '.join(missing)}")
+
+
+def _parse_v1(payload: dict, body: bytes) -> Delivery:
+    _require(payload, "event", "action", "data")
+    event, data = payload["event"], payload["data"]
+    if not isinstance(event, str) or not isinstance(data, dict):
+        raise ShapeError("not a Plane webhook: event must be text and data an object")
+    action = ACTIONS.get(payload["action"], payload["action"])
+    activity = payload.get("activity") or {}
+    if not isinstance(activity, dict):
+        raise ShapeError("not a Plane webhook: activity must be an object")
+    actor = activity.get("actor") or {}
+    actor = actor if isinstance(actor, dict) else {"id": actor}
+    field = _text(activity.get("field"))
+    state = data.get("state") if isinstance(data.get("state"), dict) else None
+    if field in ("state", "state_id"):
+        new_state = _text(activity.get("new_value"))
+    elif action == "created":
+        new_state = _text(state.get("id") if state else data.get("state"))
+    else:
+        new_state = None
+    work_item = data.get("issue") if event == "issue_comment" else data.get("id")
+    return Delivery(
+        format="v1",
+        dedupe_key=hashlib.sha256(body).hexdigest(),
+        event=event,
+        action=str(action),
+        work_item_id=_text(work_item),
+        project_id=_text(data.get("project")),
+        name=str(data.get("name") or ""),
+        field=field,
+        new_state_id=new_state,
+        state_in_data=state,
+        actor_id=_text(actor.get("id")),
+        actor_name=str(actor.get("display_name") or actor.get("id") or ""),
+    )
+
+
+def _parse_v2(payload: dict) -> Delivery:
+    _require(payload, "event_id", "event", "data")
+    data, name = payload["data"], payload["event"]
+    if not isinstance(data, dict) or not isinstance(name, str) or not _text(payload["event_id"]):
+        raise ShapeError("not a Plane v2 webhook: event must be text, data an object")
+    entity, _, action = name.partition(".")
+    entity = str(payload.get("entity_type") or entity)
+    previous = payload.get("previous_attributes") or {}
+    previous = previous if isinstance(previous, dict) else {}
+    state_changed = action == "updated" and ("state_id" in previous or "state" in previous)
+    reports_state = state_changed or action == "created"
+    actor = payload.get("actor") or data.get("updated_by") or data.get("created_by")
+    actor_id = _text(actor.get("id") if isinstance(actor, dict) else actor)
+    return Delivery(
+        format="v2",
+        dedupe_key=f"v2:{payload['event_id']}",
+        event=entity.replace("-", "_"),
+        action=ACTIONS.get(action, action),
+        work_item_id=_text(data.get("id")),
+        project_id=_text(data.get("project_id") or data.get("project")),
+        name=str(data.get("name") or ""),
+        field="state_id" if state_changed else None,
+        new_state_id=_text(data.get("state_id")) if reports_state else None,
+        state_in_data=None,
+        actor_id=actor_id,
+        actor_name=actor_id or "",
+    )
