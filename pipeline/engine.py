@@ -60,12 +60,16 @@ class Outcome:
 def create_task(*, work_item_id, project_id, title: str = "", repo: str = "") -> tuple[Task, bool]:
     """Create the task of a work item in `analysis`, or return the one that exists.
 
-    Safe under concurrent calls: the unique work item id decides, not a prior read.
+    Safe under concurrent calls: the unique work item id decides, not a prior read. A new
+    task is announced with `task_changed` (and `change=None`) once it is committed.
     """
-    return Task.objects.get_or_create(
+    task, created = Task.objects.get_or_create(
         work_item_id=work_item_id,
         defaults={"project_id": project_id, "title": title, "repo": repo},
     )
+    if created:
+        transaction.on_commit(lambda: _announce(task, None))
+    return task, created
 
 
 def advance_stage(task: Task, to: str, *, caller: str, reason: str = "") -> Outcome:
@@ -225,7 +229,7 @@ def _apply(locked: Task, *, caller: str, reason: str, **fields) -> StageChange:
     return change
 
 
-def _announce(task: Task, change: StageChange) -> None:
+def _announce(task: Task, change: StageChange | None) -> None:
     for receiver, error in task_changed.send_robust(sender=Task, task=task, change=change):
         if isinstance(error, Exception):
             logger.error(

@@ -225,6 +225,12 @@ PLANE_RETRY_BACKOFF = env_float("PLANE_RETRY_BACKOFF", 0.5)
 # First wait before the board sync retries a failed work item; doubles up to 10 minutes.
 PLANE_SYNC_RETRY_SECONDS = env_float("PLANE_SYNC_RETRY_SECONDS", 15.0)
 
+# Webhooks: the secret Plane signs with, and the user whose changes are our own echoes.
+PLANE_WEBHOOK_SECRET = env.str("PLANE_WEBHOOK_SECRET", default="")
+PLANE_BOT_USER_ID = env.str("PLANE_BOT_USER_ID", default="")
+# A work item webhook is a few kB; anything near this is not from Plane.
+PLANE_WEBHOOK_MAX_BYTES = env_int("PLANE_WEBHOOK_MAX_BYTES", 1024 * 1024, minimum=1024)
+
 # --- Auth, i18n, static ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,9 +6,10 @@ and an exception from it refuses the whole change. The post-deploy monitor arms 
 window here, so the window is active before the board is told (DESIGN section 2).
 Arguments: `task` (locked, already saved), `change` (the StageChange row).
 
-`task_changed` is sent after the transaction commits, for every change of stage, deploy
-phase or approval, with `send_robust`: a failing receiver is logged and never undoes
-the truth. Board indication listens here. Arguments: `task`, `change`.
+`task_changed` is sent after the transaction commits, for a new task and for every
+change of stage, deploy phase or approval, with `send_robust`: a failing receiver is
+logged and never undoes the truth. Board indication listens here. Arguments: `task`,
+`change` (None for a new task).
 """
 
 from django.dispatch import Signal

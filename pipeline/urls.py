@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include(router.urls)),
     path("admin/", admin.site.urls),
+    path("", include("plane_integration.urls")),
 ]
 
 handler404 = "pipeline.api_errors.page_not_found"

@@ -1,11 +1,14 @@
+import json
+
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from pipeline.admin import TaskAdmin
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
-from plane_integration.models import BoardStatus, PlaneProject, PlaneState
+from plane_integration.ingest import reprocess
+from plane_integration.models import BoardStatus, PlaneProject, PlaneState, WebhookDelivery
 from plane_integration.states import refresh_states, resolution_table
 
 
@@ -87,6 +90,51 @@ class BoardStatusAdmin(admin.ModelAdmin):
         count = queryset.update(next_attempt_at=timezone.now(), attempts=0, shown_state_id=None)
         request_sync()
         self.message_user(request, f"{count} board status(es) queued to send.", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "event", "action", "work_item_id", "state", "reason", "attempts")
+    list_filter = ("event", "state", "received_at")
+    date_hierarchy = "received_at"
+    search_fields = ("=work_item_id", "=delivery_id")
+    fields = (
+        "received_at",
+        "event",
+        "action",
+        "work_item_id",
+        "delivery_id",
+        "dedupe_key",
+        "state",
+        "reason",
+        "attempts",
+        "processed_at",
+        "payload",
+    )
+    readonly_fields = fields
+    actions = ["process_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # deliveries are a record; the action below is the one way to act
+
+    @admin.display(description="Payload")
+    def payload(self, delivery):
+        try:
+            shown = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            shown = delivery.body
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
+
+    def has_reprocess_permission(self, request):
+        return request.user.has_perm("plane_integration.change_webhookdelivery")
+
+    @admin.action(description="Process the selected deliveries again", permissions=["reprocess"])
+    def process_again(self, request, queryset):
+        count = reprocess(queryset)
+        self.message_user(request, f"{count} delivery(ies) queued again.", messages.SUCCESS)
 
 
 class BoardStatusInline(admin.StackedInline):

@@ -77,6 +77,11 @@ def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
         )
 
 
+def record_seen(task: Task, state_id: str) -> None:
+    """Plane reported the work item in `state_id` (a webhook): what it shows now."""
+    BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key="")
+
+
 def shown_state_id(task: Task) -> str | None:
     shown = BoardStatus.objects.filter(task=task).values_list("shown_state_id", flat=True).first()
     return str(shown) if shown else None

@@ -108,3 +108,36 @@ class PlaneRateBudget(models.Model):
 
     def __str__(self) -> str:
         return f"budget {self.key_id[:12]}"
+
+
+class WebhookDelivery(models.Model):
+    """One webhook body Plane sent, stored once however often it arrives."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        PROCESSED = "processed"
+        IGNORED = "ignored"
+        FAILED = "failed"
+
+    # sha256 of the raw body (community edition) or "v2:<event_id>" (cloud's v2 format):
+    # Plane gives every attempt a new delivery id, so only the body identifies a repeat.
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    delivery_id = models.CharField(max_length=100, blank=True, help_text="X-Plane-Delivery")
+    event = models.CharField(max_length=50, db_index=True)
+    action = models.CharField(max_length=50, blank=True)
+    work_item_id = models.UUIDField(null=True, blank=True, db_index=True)
+    body = models.TextField(help_text="The raw body, exactly as signed")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.action} {self.work_item_id or ''}".strip()

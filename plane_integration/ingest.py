@@ -1,0 +1,168 @@
+"""Webhook deliveries: stored once when they arrive, processed in the background."""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from pipeline import engine
+from pipeline.models import Task
+from pipeline.stages import TERMINAL_STAGES, Stage
+from plane_integration import board, statuses
+from plane_integration.client import PlaneClient
+from plane_integration.controls import Control, human_control
+from plane_integration.models import PlaneProject, WebhookDelivery
+from plane_integration.states import cached_states, refresh_states
+from plane_integration.webhook_payloads import Delivery, parse
+
+logger = logging.getLogger(__name__)
+
+State = WebhookDelivery.State
+PROCESS = "plane_integration.ingest.process_delivery"
+
+
+def _uuid_or_none(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
+def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
+    """Store a verified delivery once and queue its processing; (row, stored now).
+
+    The row and its queue entry commit together (the ORM broker's queue is a table of
+    the same database), so a delivery is never stored without being queued. A repeat
+    is refused by the unique dedupe key, also when copies arrive at the same moment.
+    """
+    echo = bool(settings.PLANE_BOT_USER_ID) and delivery.actor_id == settings.PLANE_BOT_USER_ID
+    try:
+        with transaction.atomic():
+            row = WebhookDelivery.objects.create(
+                dedupe_key=delivery.dedupe_key,
+                delivery_id=delivery_id[:100],
+                event=delivery.event[:50],
+                action=delivery.action[:50],
+                work_item_id=_uuid_or_none(delivery.work_item_id),
+                body=body.decode("utf-8"),
+                state=State.IGNORED if echo else State.PENDING,
+                reason="an echo of Stageboard's own change (actor is the bot user)" if echo else "",
+            )
+            if not echo:
+                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
+    except IntegrityError:
+        return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
+    return row, True
+
+
+def process_delivery(pk: int) -> str:
+    """Act on one stored delivery. Steps, in one transaction:
+
+    1. lock the delivery's row; leave it unless it is pending or failed (another worker
+       processed it, or an operator's re-process raced the queue);
+    2. decide which human control it is and apply it through the stage engine;
+    3. record processed or ignored, with the reason.
+
+    A failure rolls all of that back, records failed with the reason, and raises, so the
+    q cluster tries again (up to Q_MAX_ATTEMPTS); an operator can re-process it too.
+    """
+    try:
+        with transaction.atomic():
+            row = WebhookDelivery.objects.select_for_update().get(pk=pk)
+            if row.state not in (State.PENDING, State.FAILED):
+                return row.state
+            row.state, row.reason = apply(parse(row.body.encode()))
+            row.attempts += 1
+            row.processed_at = timezone.now()
+            row.save(update_fields=["state", "reason", "attempts", "processed_at"])
+    except Exception as exc:
+        WebhookDelivery.objects.filter(pk=pk).update(
+            state=State.FAILED, reason=f"{type(exc).__name__}: {exc}", attempts=F("attempts") + 1
+        )
+        logger.exception("webhook delivery %s failed", pk)
+        raise
+    logger.info(
+        "webhook delivery %s %s: %s",
+        pk,
+        row.state,
+        row.reason,
+        extra={"event": "webhook", "delivery": pk, "state": row.state, "reason": row.reason},
+    )
+    return row.state
+
+
+def reprocess(rows) -> int:
+    """Queue deliveries again (an operator's action); returns how many."""
+    count = 0
+    for row in rows:
+        with transaction.atomic():
+            updated = WebhookDelivery.objects.filter(pk=row.pk).update(
+                state=State.PENDING, reason="queued again by an operator"
+            )
+            if updated:
+                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
+                count += 1
+    return count
+
+
+def apply(delivery: Delivery) -> tuple[str, str]:
+    """Apply a delivery's human control, if it is one; return (state, reason)."""
+    if not delivery.is_work_item:
+        return State.IGNORED, f"{delivery.event} events are not board controls"
+    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
+    if project is None:
+        return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
+    task = Task.objects.filter(work_item_id=_uuid_or_none(delivery.work_item_id)).first()
+    if task and delivery.is_state_change and delivery.new_state_id:
+        board.record_seen(task, delivery.new_state_id)
+
+    states = _states_knowing(project, delivery.new_state_id)
+    to_analyse = statuses.resolve("to_analyse", states, project.status_names).state_id
+    control, why = human_control(
+        delivery, to_analyse_state_id=to_analyse, new_state_group=_group(delivery, states)
+    )
+    caller = f"plane:{delivery.actor_name or 'unknown'}"
+    if control is Control.START:
+        if task is None:
+            engine.create_task(
+                work_item_id=delivery.work_item_id,
+                project_id=project.project_id,
+                title=delivery.name[:500],
+                repo=project.repo,
+            )
+            return State.PROCESSED, f"{why}: task created in analysis"
+        if engine.reopen_task(task, caller=caller, reason=why).changed:
+            return State.PROCESSED, f"{why}: task re-opened in analysis (cycle {task.cycle})"
+        return State.IGNORED, f"{why}, but the task is in {task.stage} already: left alone"
+    if control is Control.CANCEL:
+        if task is None or task.stage in TERMINAL_STAGES:
+            return State.IGNORED, f"{why}, but there is no task in progress to cancel"
+        engine.advance_stage(task, Stage.CANCELLED, caller=caller, reason=why)
+        return State.PROCESSED, f"{why}: task cancelled"
+    return State.IGNORED, why
+
+
+def _states_knowing(project: PlaneProject, state_id: str | None) -> list[statuses.State]:
+    """The project's states, read again once if they do not know `state_id` yet."""
+    states = cached_states(project)
+    if state_id is None or any(s.id == state_id for s in states):
+        return states
+    client = PlaneClient.from_settings()
+    if client is None:
+        return states
+    result = refresh_states(project, client)
+    if not result.ok:
+        # Without the states a control cannot be told from drift: fail, to be retried.
+        raise RuntimeError(f"cannot read the states of {project}: {result.error}")
+    return cached_states(project)
+
+
+def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:
+    sent = delivery.state_in_data
+    if sent and sent.get("id") == delivery.new_state_id and sent.get("group"):
+        return str(sent["group"])
+    return next((s.group for s in states if s.id == delivery.new_state_id), None)
