@@ -342,3 +342,23 @@ def test_drivers_creating_one_work_items_task_at_once_make_one_task():
 
     assert sorted(at_once(create)) == [False, False, False, True]
     assert Task.objects.filter(work_item_id=WORK_ITEM).count() == 1
+
+
+def test_a_new_task_is_announced_after_commit_and_an_existing_one_is_not(
+    db, django_capture_on_commit_callbacks
+):
+    seen = []
+
+    def listen(sender, task, change, **kwargs):
+        seen.append((str(task.work_item_id), change))
+
+    task_changed.connect(listen, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.create_task(work_item_id=WORK_ITEM, project_id=PROJECT)
+            assert seen == []  # not before the commit
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.create_task(work_item_id=WORK_ITEM, project_id=PROJECT)
+    finally:
+        task_changed.disconnect(listen)
+    assert seen == [(WORK_ITEM, None)]
