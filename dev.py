@@ -29,6 +29,8 @@ HOST = os.environ.get("STAGEBOARD_HOST", "127.0.0.1")
 PORT = os.environ.get("STAGEBOARD_PORT", "8000")
 STANDIN_PORT = os.environ.get("STAGEBOARD_PLANE_STANDIN_PORT", "8001")
 STANDIN_KEY = "plane_api_standin"
+STANDIN_WEBHOOK_SECRET = "plane_wh_00000000000000000000000000000000"  # a local demo only
+STANDIN_BOT_USER = "b0700000-0000-4000-8000-000000000001"  # standin.BOT_USER_ID
 # The stand-in's fixed demo project (plane_integration.standin.DEMO_PROJECT_ID).
 DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
 
@@ -97,9 +99,13 @@ def up() -> int:
             PLANE_API_URL=f"http://127.0.0.1:{STANDIN_PORT}",
             PLANE_API_KEY=STANDIN_KEY,
             PLANE_WORKSPACE_SLUG="demo",
+            PLANE_WEBHOOK_SECRET=STANDIN_WEBHOOK_SECRET,
+            PLANE_BOT_USER_ID=STANDIN_BOT_USER,
         )
         standin = [PYTHON, "-m", "plane_integration.standin", "--port", STANDIN_PORT]
-        children.append(subprocess.Popen([*standin, "--api-key", STANDIN_KEY], cwd=ROOT))
+        standin += ["--api-key", STANDIN_KEY, "--webhook-secret", STANDIN_WEBHOOK_SECRET]
+        standin += ["--webhook-url", f"http://{HOST}:{PORT}/webhooks/plane/"]
+        children.append(subprocess.Popen(standin, cwd=ROOT))
         manage(
             "plane_project", "add", DEMO_PROJECT, "--repo", "demo", "--workspace", "demo", env=env
         )
