@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django_q",
     "pipeline",
     "plane_integration",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,20 @@ PLANE_WEBHOOK_SECRET = env.str("PLANE_WEBHOOK_SECRET", default="")
 PLANE_BOT_USER_ID = env.str("PLANE_BOT_USER_ID", default="")
 # A work item webhook is a few kB; anything near this is not from Plane.
 PLANE_WEBHOOK_MAX_BYTES = env_int("PLANE_WEBHOOK_MAX_BYTES", 1024 * 1024, minimum=1024)
+
+# --- Post-deploy monitor ---------------------------------------------------------------
+# The repo Stageboard itself deploys to: its monitor only ever alerts, never rolls back.
+ORCH_SELF_HOSTING_REPO = env.str("ORCH_SELF_HOSTING_REPO", default="stageboard")
+ORCH_POST_DEPLOY_ENABLED = env_bool("ORCH_POST_DEPLOY_ENABLED", True)
+# Repos whose deploys are watched; empty: the self-hosting repo only.
+ORCH_POST_DEPLOY_REPOS = env.list("ORCH_POST_DEPLOY_REPOS", default=[])
+# Fractions allowed, so tests and demos can run short windows.
+ORCH_POST_DEPLOY_WINDOW_MINUTES = env_float("ORCH_POST_DEPLOY_WINDOW_MINUTES", 15.0, minimum=0.01)
+ORCH_POST_DEPLOY_TICK_SECONDS = env_float("ORCH_POST_DEPLOY_TICK_SECONDS", 60.0, minimum=0.1)
+ORCH_POST_DEPLOY_FAIL_THRESHOLD = env_int("ORCH_POST_DEPLOY_FAIL_THRESHOLD", 3, minimum=1)
+ORCH_POST_DEPLOY_ERROR_RATIO = env_float("ORCH_POST_DEPLOY_ERROR_RATIO", 0.1)
+ORCH_POST_DEPLOY_MIN_SAMPLES = env_int("ORCH_POST_DEPLOY_MIN_SAMPLES", 5, minimum=1)
+ORCH_POST_DEPLOY_PROBE_TIMEOUT = env_float("ORCH_POST_DEPLOY_PROBE_TIMEOUT", 5.0, minimum=0.1)
 
 # --- Auth, i18n, static ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

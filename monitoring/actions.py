@@ -1,0 +1,132 @@
+"""What a verdict does: alert (a comment on the work item) and, for DEGRADED, roll back.
+
+`run_action` is a q task of its own, queued in the same transaction that claimed the
+verdict, so the action is never lost. It runs at most once: it claims the action with a
+conditional UPDATE (pending -> running) before doing anything, and a running action is
+never started again, even if its worker died; an operator sees it still running.
+"""
+
+import logging
+import os
+import subprocess
+
+import requests
+from django.utils import timezone
+from django.utils.html import escape
+
+from monitoring.classifier import Verdict
+from monitoring.models import MonitoredRepo, MonitorWindow
+from plane_integration.comments import post_comment
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_KEPT = 2000  # characters of a hook's output kept with the window
+
+Action = MonitorWindow.Action
+ActionState = MonitorWindow.ActionState
+
+
+def run_action(window_id: int) -> str:
+    now = timezone.now()
+    claimed = MonitorWindow.objects.filter(pk=window_id, action_state=ActionState.PENDING).update(
+        action_state=ActionState.RUNNING, action_started_at=now
+    )
+    if not claimed:
+        return "taken"  # another worker has it, or it ran already
+    window = MonitorWindow.objects.select_related("task").get(pk=window_id)
+    comment = post_comment(
+        window.task, comment_html(window), caller="monitor", reason=window.verdict
+    )
+    ok, result, output = True, f"alerted (comment {comment.result})", ""
+    if window.action == Action.ROLLBACK:
+        ok, result, output = roll_back(window)
+    MonitorWindow.objects.filter(pk=window_id).update(
+        action_state=ActionState.DONE if ok else ActionState.FAILED,
+        action_finished_at=timezone.now(),
+        action_result=result[:200],
+        action_output=output[-OUTPUT_KEPT:],
+    )
+    logger.error(
+        "post-deploy %s for %s on %s: %s; %s",
+        window.verdict,
+        window.task.work_item_id,
+        window.repo,
+        window.verdict_reason,
+        result,
+        extra={
+            "event": "post_deploy_verdict",
+            "work_item": str(window.task.work_item_id),
+            "repo": window.repo,
+            "verdict": window.verdict,
+            "action": window.action,
+            "action_result": result,
+        },
+    )
+    return result
+
+
+def comment_html(window: MonitorWindow) -> str:
+    if window.verdict == Verdict.DEGRADED:
+        what = "roll back" if window.action == Action.ROLLBACK else "alert only, no rollback"
+        head = f"Post-deploy monitor: DEGRADED ({what})"
+    else:
+        head = f"Post-deploy monitor: {window.verdict} (no rollback)"
+    numbers = (
+        f"{window.probes_measured} probes measured, {window.consecutive_failures} failing in a "
+        f"row at the end, {window.server_errors} answered 5xx, {window.probes_unmeasured} "
+        f"could not be made"
+    )
+    if window.source_ratio is not None:
+        numbers += f"; error-rate source: {window.source_ratio:.1%}"
+    return (
+        f"<p><strong>{escape(head)}</strong></p><p>{escape(window.verdict_reason)}</p>"
+        f"<p>{escape(numbers)}. Repo {escape(window.repo)}, window opened "
+        f"{window.opened_at:%Y-%m-%d %H:%M:%S} UTC.</p>"
+    )
+
+
+def roll_back(window: MonitorWindow) -> tuple[bool, str, str]:
+    """Run the repo's rollback hook; (succeeded, result, output excerpt)."""
+    repo = MonitoredRepo.objects.filter(name=window.repo).first()
+    if repo is None or not repo.has_rollback:
+        return False, "no rollback hook configured", ""
+    if repo.rollback_command:
+        env = {
+            **os.environ,
+            "STAGEBOARD_REPO": window.repo,
+            "STAGEBOARD_WORK_ITEM": str(window.task.work_item_id),
+            "STAGEBOARD_VERDICT_REASON": window.verdict_reason,
+        }
+        try:
+            done = subprocess.run(
+                repo.rollback_command,
+                capture_output=True,
+                text=True,
+                timeout=repo.rollback_timeout,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = (
+                (exc.stdout or b"").decode(errors="replace")
+                if isinstance(exc.stdout, bytes)
+                else (exc.stdout or "")
+            )
+            return False, f"timed out after {repo.rollback_timeout} s", output
+        except OSError as exc:
+            return False, f"cannot run the rollback command: {exc}", ""
+        return done.returncode == 0, f"exit {done.returncode}", done.stdout + done.stderr
+    try:
+        response = requests.post(
+            repo.rollback_url,
+            json={
+                "repo": window.repo,
+                "work_item": str(window.task.work_item_id),
+                "verdict": window.verdict,
+                "reason": window.verdict_reason,
+            },
+            timeout=repo.rollback_timeout,
+        )
+    except requests.RequestException as exc:
+        return False, f"rollback call failed: {exc}", ""
+    return response.ok, f"HTTP {response.status_code}", response.text

@@ -1,0 +1,235 @@
+"""The monitor's tick: probe every due window, count, judge, and act on verdicts.
+
+A run, in order:
+1. queue again any action that was claimed but never started (its queue entry was lost);
+2. claim the due windows with one conditional UPDATE and a token of this run, so that
+   another run (another worker, another machine) takes other windows or none;
+3. probe all claimed windows at once in threads (network only);
+4. for each window, in its own transaction under its row lock: abort it if its task left
+   done; else record the probes and counts, judge, and either schedule the next tick or
+   claim the verdict with a conditional UPDATE (only the run whose UPDATE changed the row
+   acts) and queue its action in the same transaction;
+5. while windows stay active and the run has time left, sleep until the next is due.
+"""
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from monitoring.classifier import ProbeResult, Verdict, judge
+from monitoring.config import MonitorConfig, current
+from monitoring.models import MonitoredRepo, MonitorWindow, Probe
+from monitoring.probes import Measurement, probe_health, read_error_rate
+from monitoring.windows import TICK_QUEUED, announce
+from pipeline.stages import Stage
+
+logger = logging.getLogger(__name__)
+
+State = MonitorWindow.State
+Action = MonitorWindow.Action
+ActionState = MonitorWindow.ActionState
+PROBE_THREADS = 64
+STALE_PENDING = timedelta(minutes=5)
+
+
+def monitor_tick(max_seconds: float | None = None) -> dict:
+    cache.delete(TICK_QUEUED)
+    budget = max_seconds if max_seconds is not None else settings.Q_CLUSTER["timeout"] - 10
+    deadline = time.monotonic() + budget
+    report = {"ticked": 0, "verdicts": 0, "aborted": 0}
+    requeue_lost_actions()
+    while True:
+        config = current()
+        for key, value in tick_due(config).items():
+            report[key] += value
+        wait = seconds_to_next_tick()
+        if wait is None or time.monotonic() + wait >= deadline:
+            return report
+        time.sleep(wait)
+
+
+def seconds_to_next_tick() -> float | None:
+    nxt = (
+        MonitorWindow.objects.filter(state=State.ACTIVE, next_tick_at__isnull=False)
+        .order_by("next_tick_at")
+        .values_list("next_tick_at", flat=True)
+        .first()
+    )
+    return None if nxt is None else max(0.0, (nxt - timezone.now()).total_seconds())
+
+
+def tick_due(config: MonitorConfig) -> dict:
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    lease = now + timedelta(seconds=3 * config.probe_timeout + 30)
+    due = Q(state=State.ACTIVE, next_tick_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    ids = list(MonitorWindow.objects.filter(due).values_list("pk", flat=True)[:5000])
+    MonitorWindow.objects.filter(due, pk__in=ids).update(claimed_until=lease, claim_token=token)
+    windows = list(MonitorWindow.objects.filter(claim_token=token, state=State.ACTIVE))
+    if not windows:
+        return {"ticked": 0, "verdicts": 0, "aborted": 0}
+    repos = {r.name: r for r in MonitoredRepo.objects.filter(name__in={w.repo for w in windows})}
+
+    def measure(window: MonitorWindow) -> list[Measurement]:
+        repo = repos.get(window.repo)
+        found = [probe_health(repo.health_url if repo else "", config.probe_timeout)]
+        rate = read_error_rate(repo.error_rate_url if repo else "", config.probe_timeout)
+        return found + ([rate] if rate else [])
+
+    with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(windows))) as pool:
+        measured = list(pool.map(measure, windows))
+    report = {"ticked": 0, "verdicts": 0, "aborted": 0}
+    for window, measurements in zip(windows, measured, strict=True):
+        outcome = apply_tick(window.pk, token, measurements, config, repos.get(window.repo))
+        report["ticked"] += 1
+        report["verdicts"] += outcome == "verdict"
+        report["aborted"] += outcome == "aborted"
+    return report
+
+
+def apply_tick(
+    window_id: int,
+    token: str,
+    measurements: list[Measurement],
+    config: MonitorConfig,
+    repo: MonitoredRepo | None,
+) -> str:
+    """Record one window's measurements and judge it; returns what happened."""
+    now = timezone.now()
+    with transaction.atomic():
+        window = (
+            MonitorWindow.objects.select_for_update()
+            .select_related("task")
+            .filter(pk=window_id, claim_token=token, state=State.ACTIVE)
+            .first()
+        )
+        if window is None:
+            return "lost"  # closed or taken over meanwhile
+        task = window.task
+        if task.stage != Stage.DONE or task.cycle != window.cycle:
+            # Cancelled or re-opened during the window: stop, and tell the board nothing.
+            MonitorWindow.objects.filter(pk=window_id, state=State.ACTIVE).update(
+                state=State.ABORTED,
+                closed_at=now,
+                closed_by="monitor",
+                verdict_reason=f"the task left done (now {task.stage}) during the window",
+                next_tick_at=None,
+                claimed_until=None,
+                action=Action.NONE,
+            )
+            return "aborted"
+        counts = window.counts
+        probes = []
+        for m in measurements:
+            if m.kind == Probe.Kind.HEALTH:
+                counts = counts.after(m.result, m.status)
+            elif m.result is ProbeResult.SUCCESS:
+                counts = replace(counts, source_ratio=m.value)
+            probes.append(
+                Probe(
+                    window=window,
+                    kind=m.kind,
+                    at=now,
+                    result=m.result,
+                    status_code=m.status,
+                    latency_ms=m.latency_ms,
+                    value=m.value,
+                    error=m.error[:1000],
+                )
+            )
+        Probe.objects.bulk_create(probes)
+        verdict, why = judge(counts, config.rules, closing=now >= window.closes_at)
+        fields = {
+            "consecutive_failures": counts.consecutive_failures,
+            "probes_measured": counts.measured,
+            "server_errors": counts.server_errors,
+            "probes_unmeasured": counts.unmeasured,
+            "source_ratio": counts.source_ratio,
+            "probes_total": window.probes_total + sum(p.kind == Probe.Kind.HEALTH for p in probes),
+            "claimed_until": None,
+            "claim_token": "",
+        }
+        if verdict is None:
+            MonitorWindow.objects.filter(pk=window_id).update(
+                **fields, next_tick_at=max(now + config.tick, now)
+            )
+            return "watching"
+        MonitorWindow.objects.filter(pk=window_id).update(**fields)
+        return "verdict" if close(window, verdict, why, config, repo) else "lost"
+
+
+def close(
+    window: MonitorWindow,
+    verdict: Verdict,
+    why: str,
+    config: MonitorConfig,
+    repo: MonitoredRepo | None,
+    *,
+    by: str = "monitor",
+) -> bool:
+    """Claim the verdict (conditional UPDATE) and queue its action; False if already claimed."""
+    action = action_for(verdict, window.repo, config, repo)
+    claimed = MonitorWindow.objects.filter(pk=window.pk, state=State.ACTIVE).update(
+        state=State.CLOSED,
+        verdict=verdict,
+        verdict_reason=why,
+        closed_at=timezone.now(),
+        closed_by=by,
+        next_tick_at=None,
+        claimed_until=None,
+        claim_token="",
+        action=action,
+        action_state=ActionState.DONE if action == Action.NONE else ActionState.PENDING,
+    )
+    if not claimed:
+        return False
+    if action != Action.NONE:
+        queue_action(window.pk, repo)
+    announce(window.task)
+    logger.info("window %s of %s closed: %s (%s)", window.pk, window.repo, verdict, why)
+    return True
+
+
+def action_for(
+    verdict: Verdict, repo_name: str, config: MonitorConfig, repo: MonitoredRepo | None
+) -> str:
+    if verdict == Verdict.HEALTHY:
+        return Action.NONE
+    if verdict == Verdict.INCONCLUSIVE:
+        return Action.ALERT_ONLY  # it could not measure: an alert, never a rollback
+    if config.alert_only(repo_name) or repo is None or repo.alert_only or not repo.has_rollback:
+        return Action.ALERT_ONLY
+    return Action.ROLLBACK
+
+
+def queue_action(window_id: int, repo: MonitoredRepo | None) -> None:
+    # Its own q task with room for the hook's timeout; in the caller's transaction.
+    timeout = (repo.rollback_timeout if repo else 0) + 60
+    async_task(
+        "monitoring.actions.run_action",
+        window_id,
+        task_name=f"monitor action {window_id}",
+        timeout=timeout,
+    )
+
+
+def requeue_lost_actions() -> None:
+    """An action claimed with its verdict but never started (its queue entry was lost)."""
+    stale = timezone.now() - STALE_PENDING
+    for window in MonitorWindow.objects.filter(
+        action_state=ActionState.PENDING, closed_at__lt=stale
+    ):
+        repo = MonitoredRepo.objects.filter(name=window.repo).first()
+        queue_action(window.pk, repo)

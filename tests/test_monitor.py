@@ -1,0 +1,499 @@
+"""The post-deploy monitor against a health endpoint on loopback whose answers tests control."""
+
+import json
+import sys
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connections
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from monitoring.actions import run_action
+from monitoring.classifier import Verdict
+from monitoring.config import current
+from monitoring.models import MonitoredRepo, MonitorWindow
+from monitoring.ticks import close, monitor_tick, tick_due
+from monitoring.windows import window_active
+from pipeline import engine
+from pipeline.models import Task
+from plane_integration.models import BoardStatus
+from tests.qcluster import run_queued_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+class Endpoint:
+    """An HTTP endpoint on loopback answering a script of statuses (then `then`)."""
+
+    def __init__(self, script=(), then=200, body=b"ok", delay=0.0):
+        self.script, self.then, self.body, self.delay = list(script), then, body, delay
+        self.hits: list[dict] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                time.sleep(endpoint.delay)
+                length = int(self.headers.get("Content-Length") or 0)
+                endpoint.hits.append({"path": self.path, "body": self.rfile.read(length)})
+                status = endpoint.script.pop(0) if endpoint.script else endpoint.then
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(endpoint.body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoints():
+    made = []
+
+    def make(*args, **kwargs) -> Endpoint:
+        made.append(Endpoint(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for endpoint in made:
+        endpoint.stop()
+
+
+@pytest.fixture
+def monitor(settings, tmp_path):
+    settings.ORCH_POST_DEPLOY_ENABLED = True
+    settings.ORCH_POST_DEPLOY_REPOS = ["shop", "stageboard"]
+    settings.ORCH_SELF_HOSTING_REPO = "stageboard"
+    settings.ORCH_POST_DEPLOY_FAIL_THRESHOLD = 3
+    settings.ORCH_POST_DEPLOY_ERROR_RATIO = 0.25
+    settings.ORCH_POST_DEPLOY_MIN_SAMPLES = 4
+    settings.ORCH_POST_DEPLOY_PROBE_TIMEOUT = 1.0
+    rollbacks = tmp_path / "rollbacks.log"
+    return rollbacks
+
+
+def rollback_command(log) -> list[str]:
+    return [sys.executable, "-c", f"open({str(log)!r}, 'a').write('rolled back\\n')"]
+
+
+def rollbacks_run(log) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+@pytest.fixture
+def deployed(monitor, board_task, django_capture_on_commit_callbacks, endpoints):
+    """Deploy a task of a repo whose health endpoint answers `script`; returns (task, window)."""
+
+    def deploy(script=(), then=200, repo="shop", **repo_fields):
+        health = endpoints(script, then)
+        MonitoredRepo.objects.update_or_create(
+            name=repo,
+            defaults={
+                "health_url": health.url,
+                "rollback_command": rollback_command(monitor),
+                **repo_fields,
+            },
+        )
+        task = board_task(stage="deploy", deploy_phase="deploying", repo=repo)
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.finish_deploy(task, succeeded=True, caller="ci")
+        return task, MonitorWindow.objects.get(task=task)
+
+    return deploy
+
+
+@pytest.fixture
+def tick(django_capture_on_commit_callbacks):
+    """Make every active window due (and, with closing, past its end) and tick, as a run
+    of the cluster would, with its after-commit hooks; then run what it queued."""
+
+    def run(times=1, *, closing=False):
+        for _ in range(times):
+            due = {"next_tick_at": timezone.now() - timedelta(seconds=1)}
+            if closing:
+                due["closes_at"] = timezone.now() - timedelta(seconds=1)
+            MonitorWindow.objects.filter(state="active").update(**due)
+            with django_capture_on_commit_callbacks(execute=True):
+                monitor_tick(max_seconds=0)
+        run_queued_tasks()  # actions, and the board sync
+
+    return run
+
+
+# --- arming ------------------------------------------------------------------------------
+
+
+def test_done_opens_a_window_before_the_board_is_told(deployed, plane):
+    task, window = deployed()
+    assert window.state == "active" and window_active(task)
+    assert window.closes_at - window.opened_at == current().window
+    assert BoardStatus.objects.get(task=task).desired_key == "monitoring"
+    run_queued_tasks()
+    assert plane.calls("PATCH")  # and the board shows it
+    state = plane.work_item(str(task.work_item_id))["state"]
+    assert state == plane.state_id(str(task.project_id), "Monitoring after Deploy")
+
+
+def test_redriving_done_opens_no_second_window(deployed):
+    task, _ = deployed()
+    engine.finish_deploy(task, succeeded=True, caller="ci")
+    engine.advance_stage(task, "done", caller="ci")
+    assert MonitorWindow.objects.filter(task=task).count() == 1
+
+
+def test_only_monitored_repos_get_a_window(monitor, board_task, settings):
+    settings.ORCH_POST_DEPLOY_REPOS = []  # empty: the self-hosting repo only
+    other = board_task(stage="deploy", deploy_phase="deploying", repo="shop")
+    own = board_task(stage="deploy", deploy_phase="deploying", repo="stageboard")
+    for task in (other, own):
+        engine.finish_deploy(task, succeeded=True, caller="ci")
+    assert list(MonitorWindow.objects.values_list("repo", flat=True)) == ["stageboard"]
+    settings.ORCH_POST_DEPLOY_ENABLED = False
+    late = board_task(stage="deploy", deploy_phase="deploying", repo="stageboard")
+    engine.finish_deploy(late, succeeded=True, caller="ci")
+    assert MonitorWindow.objects.count() == 1
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def test_consecutive_failures_are_degraded_and_roll_back_once(deployed, monitor, plane, tick):
+    task, window = deployed(script=[200, 503, 500, 502])
+    tick(3)
+    window.refresh_from_db()
+    assert window.state == "active"  # two failures in a row: not yet
+    tick()
+    window.refresh_from_db()
+    assert (window.verdict, window.action, window.action_state) == ("DEGRADED", "rollback", "done")
+    assert "3 health probes failed in a row" in window.verdict_reason
+    assert window.action_result == "exit 0"
+    assert rollbacks_run(monitor) == 1
+    tick(2)  # a closed window is never ticked or acted on again
+    assert rollbacks_run(monitor) == 1
+    assert MonitorWindow.objects.get().probes.count() == 4
+    assert plane.work_item(str(task.work_item_id))["state"] == plane.state_id(
+        str(task.project_id), "Blocked"
+    )
+    [comment] = plane.comments(str(task.work_item_id))
+    assert "DEGRADED (roll back)" in comment["comment_html"]
+    assert "3 health probes failed in a row" in comment["comment_html"]
+
+
+def test_failures_interleaved_with_successes_are_not_degraded(
+    deployed, monitor, plane, settings, tick
+):
+    settings.ORCH_POST_DEPLOY_ERROR_RATIO = 0.9  # only the run of failures may trip here
+    task, window = deployed(script=[500, 500, 200, 503, 503, 200, 502, 502, 200], then=200)
+    tick(9)
+    window.refresh_from_db()
+    assert (window.state, window.consecutive_failures) == ("active", 0)
+    tick(closing=True)
+    window.refresh_from_db()
+    assert (window.verdict, window.action) == ("HEALTHY", "none")
+    assert rollbacks_run(monitor) == 0
+
+
+def test_failures_that_are_not_5xx_interleaved_end_healthy(deployed, monitor, plane, tick):
+    task, window = deployed(script=[404, 404, 200, 404, 404, 200], then=200)
+    tick(6)
+    window.refresh_from_db()
+    assert window.state == "active"
+    tick(closing=True)
+    window.refresh_from_db()
+    assert (window.verdict, window.action, window.action_state) == ("HEALTHY", "none", "done")
+    assert rollbacks_run(monitor) == 0
+    assert plane.work_item(str(task.work_item_id))["state"] == plane.state_id(
+        str(task.project_id), "Done"
+    )
+    assert plane.comments(str(task.work_item_id)) == []
+
+
+def test_a_5xx_ratio_over_the_threshold_is_degraded_once_there_are_enough_samples(
+    deployed, monitor, tick
+):
+    task, window = deployed(script=[500, 200, 200, 500, 200], then=200)
+    tick(3)
+    window.refresh_from_db()
+    assert window.state == "active"  # 1 of 3 is over 25 %, but 3 samples are too few
+    tick()
+    window.refresh_from_db()
+    assert window.verdict == "DEGRADED"  # 2 of 4 = 50 % > 25 %, with 4 samples
+    assert "5xx ratio 50% over 4 probes" in window.verdict_reason
+    assert rollbacks_run(monitor) == 1
+
+
+def test_an_error_rate_source_over_the_threshold_is_degraded(deployed, monitor, endpoints, tick):
+    prometheus = endpoints(
+        then=200, body=json.dumps({"data": {"result": [{"value": [0, "0.4"]}]}}).encode()
+    )
+    task, window = deployed(error_rate_url=prometheus.url)
+    tick(4)
+    window.refresh_from_db()
+    assert (window.verdict, window.source_ratio) == ("DEGRADED", 0.4)
+    assert "error-rate source reports a 5xx ratio of 40.0%" in window.verdict_reason
+
+
+def test_unreachable_probes_only_are_inconclusive_and_never_roll_back(
+    deployed, monitor, plane, tick
+):
+    task, window = deployed()
+    MonitoredRepo.objects.filter(name="shop").update(health_url="http://127.0.0.1:9/health")
+    tick(5)
+    window.refresh_from_db()
+    assert (window.state, window.probes_unmeasured, window.consecutive_failures) == ("active", 5, 0)
+    tick(closing=True)
+    window.refresh_from_db()
+    assert (window.verdict, window.action) == ("INCONCLUSIVE", "alert_only")
+    assert "only 0 of 6 probes could be made" in window.verdict_reason
+    assert rollbacks_run(monitor) == 0
+    assert plane.work_item(str(task.work_item_id))["state"] == plane.state_id(
+        str(task.project_id), "Done"
+    )
+    [comment] = plane.comments(str(task.work_item_id))
+    assert "INCONCLUSIVE (no rollback)" in comment["comment_html"]
+
+
+def test_a_slow_answer_is_a_health_failure(deployed, monitor, settings, endpoints, tick):
+    settings.ORCH_POST_DEPLOY_PROBE_TIMEOUT = 0.2
+    task, window = deployed()
+    slow = endpoints(delay=0.5)
+    MonitoredRepo.objects.filter(name="shop").update(health_url=slow.url)
+    tick()
+    probe = MonitorWindow.objects.get().probes.get()
+    assert (probe.result, probe.error) == ("failure", "no answer within 0.2 s")
+
+
+def test_the_self_hosting_repo_is_only_ever_alerted_on(deployed, monitor, tick):
+    task, window = deployed(script=[500, 500, 500], repo="stageboard")
+    tick(3)
+    window.refresh_from_db()
+    assert (window.verdict, window.action, window.action_state) == (
+        "DEGRADED",
+        "alert_only",
+        "done",
+    )
+    assert rollbacks_run(monitor) == 0
+
+
+def test_an_alert_only_repo_is_not_rolled_back(deployed, monitor, tick):
+    task, window = deployed(script=[500, 500, 500], alert_only=True)
+    tick(3)
+    window.refresh_from_db()
+    assert (window.verdict, window.action) == ("DEGRADED", "alert_only")
+    assert rollbacks_run(monitor) == 0
+
+
+def test_a_rollback_url_is_called_with_what_happened(deployed, monitor, endpoints, tick):
+    hook = endpoints(then=200)
+    task, window = deployed(script=[500, 500, 500], rollback_command=[], rollback_url=hook.url)
+    tick(3)
+    window.refresh_from_db()
+    assert (window.action, window.action_state, window.action_result) == (
+        "rollback",
+        "done",
+        "HTTP 200",
+    )
+    [call] = hook.hits
+    sent = json.loads(call["body"])
+    assert (sent["repo"], sent["work_item"], sent["verdict"]) == (
+        "shop",
+        str(task.work_item_id),
+        "DEGRADED",
+    )
+
+
+def test_a_failing_rollback_is_recorded_with_its_output(deployed, monitor, tick):
+    failing = [sys.executable, "-c", "import sys; print('kubectl: forbidden'); sys.exit(3)"]
+    task, window = deployed(script=[500, 500, 500], rollback_command=failing)
+    tick(3)
+    window.refresh_from_db()
+    assert (window.action_state, window.action_result) == ("failed", "exit 3")
+    assert "kubectl: forbidden" in window.action_output
+
+
+# --- cancellation, operators -------------------------------------------------------------
+
+
+def test_a_task_cancelled_during_its_window_aborts_it_without_a_patch(deployed, plane, tick):
+    task, window = deployed(then=200)
+    tick()
+    # Done is terminal for the engine, so a cancellation can only come from outside it
+    # (an operator's data fix); the monitor stops at any departure from done.
+    Task.objects.filter(pk=task.pk).update(stage="cancelled")
+    patches = len(plane.calls("PATCH"))
+    tick()
+    window.refresh_from_db()
+    assert (window.state, window.verdict, window.next_tick_at) == ("aborted", "", None)
+    assert "left done (now cancelled)" in window.verdict_reason
+    assert len(plane.calls("PATCH")) == patches
+    assert window.probes.count() == 1  # no probe for the tick that aborted it
+    tick()
+    assert window.probes.count() == 1
+
+
+def test_a_task_reopened_during_its_window_aborts_it(deployed, tick):
+    task, window = deployed(then=200)
+    engine.reopen_task(task, caller="plane:alice", reason="moved to To Analyse")
+    tick()
+    window.refresh_from_db()
+    assert (window.state, window.verdict) == ("aborted", "")
+    assert "left done (now analysis)" in window.verdict_reason
+
+
+def test_an_aborted_window_is_never_healthy():
+    window = MonitorWindow(state="aborted", verdict="HEALTHY")
+    with pytest.raises(IntegrityError):
+        window.task = Task.objects.create(
+            work_item_id=f"{'0' * 8}-0000-4000-8000-{'0' * 12}",
+            project_id=f"{'1' * 8}-0000-4000-8000-{'0' * 12}",
+        )
+        window.cycle, window.repo = 1, "shop"
+        window.opened_at = window.closes_at = timezone.now()
+        window.save()
+
+
+def test_operators_abort_and_accept_from_the_admin_and_it_is_recorded(deployed, admin_client):
+    first, one = deployed(then=200)
+    second, two = deployed(then=200)
+    url = "/admin/monitoring/monitorwindow/"
+    listing = admin_client.get(url)
+    assert listing.status_code == 200
+    admin_client.post(url, {"action": "abort", "_selected_action": [one.pk]})
+    admin_client.post(url, {"action": "accept", "_selected_action": [two.pk, one.pk]})
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert (one.state, one.verdict, one.closed_by) == ("aborted", "", "admin:admin")
+    assert (two.state, two.verdict, two.closed_by) == ("closed", "HEALTHY", "admin:admin")
+    assert two.verdict_reason == "accepted by admin:admin" and two.closed_at is not None
+    assert admin_client.get(f"{url}?verdict=HEALTHY").context["cl"].result_list[0] == two
+
+
+# --- at most once ------------------------------------------------------------------------
+
+
+def test_a_verdict_whose_action_was_lost_is_acted_on_once(deployed, monitor, tick):
+    task, window = deployed()
+    close(
+        window,
+        Verdict.DEGRADED,
+        "3 health probes failed in a row",
+        current(),
+        MonitoredRepo.objects.get(),
+    )
+    OrmQ.objects.all().delete()  # the worker died after the claim: the queued action is gone
+    MonitorWindow.objects.filter(pk=window.pk).update(
+        closed_at=timezone.now() - timedelta(minutes=6)
+    )
+    monitor_tick(max_seconds=0)
+    monitor_tick(max_seconds=0)  # queued twice, still acted on once
+    run_queued_tasks()
+    window.refresh_from_db()
+    assert (window.action_state, rollbacks_run(monitor)) == ("done", 1)
+
+
+def test_an_action_that_started_is_never_started_again(deployed, monitor):
+    task, window = deployed()
+    close(window, Verdict.DEGRADED, "x", current(), MonitoredRepo.objects.get())
+    MonitorWindow.objects.filter(pk=window.pk).update(action_state="running")  # its worker died
+    assert run_action(window.pk) == "taken"
+    run_queued_tasks()
+    assert rollbacks_run(monitor) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_ticking_at_once_roll_back_once(deployed, monitor, tick):
+    task, window = deployed(script=[500, 500], then=500)
+    tick(2)
+    MonitorWindow.objects.filter(state="active").update(next_tick_at=timezone.now())
+    barrier = threading.Barrier(2)
+
+    def worker():
+        barrier.wait()
+        try:
+            tick_due(current())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run_queued_tasks()
+    window.refresh_from_db()
+    assert window.verdict == "DEGRADED"
+    assert window.probes.filter(kind="health").count() == 3  # the window was ticked once
+    assert rollbacks_run(monitor) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_ticking_at_once_probe_a_window_once(deployed):
+    task, window = deployed(then=200)
+    for _ in range(5):
+        MonitorWindow.objects.filter(pk=window.pk).update(next_tick_at=timezone.now())
+        barrier = threading.Barrier(2)
+
+        def worker(barrier=barrier):
+            barrier.wait()
+            try:
+                tick_due(current())
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    window.refresh_from_db()
+    assert window.probes.count() == 5  # one probe a round, never one per worker
+    assert window.probes_total == 5
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def test_monitor_tick_runs_one_pass(deployed, capsys):
+    deployed(then=200)
+    MonitorWindow.objects.update(next_tick_at=timezone.now())
+    call_command("monitor_tick")
+    assert "ticked 1 window(s): 0 verdict(s), 0 aborted" in capsys.readouterr().out
+
+
+def test_repo_set_is_idempotent_and_list_shows_it(monitor, capsys):
+    call_command("repo", "set", "shop", "--health-url", "https://shop.example.com/healthz",
+                 "--rollback-command", "./deploy rollback 'shop web'", "--alert-only")  # fmt: skip
+    assert "added shop" in capsys.readouterr().out
+    repo = MonitoredRepo.objects.get()
+    assert repo.rollback_command == ["./deploy", "rollback", "shop web"] and repo.alert_only
+    call_command("repo", "set", "shop", "--health-url", "https://shop.example.com/healthz")
+    assert "unchanged shop" in capsys.readouterr().out
+    call_command("repo", "set", "shop", "--no-alert-only")
+    assert "updated shop (alert_only)" in capsys.readouterr().out
+    call_command("repo", "list")
+    out = capsys.readouterr().out
+    assert "shop  watched  health=https://shop.example.com/healthz" in out
+    assert "on DEGRADED: rollback (./deploy rollback 'shop web')" in out
+
+
+def test_repo_set_refuses_a_bad_url_and_keeps_nothing(monitor):
+    with pytest.raises(CommandError, match="health_url"):
+        call_command("repo", "set", "shop", "--health-url", "not a url")
+    assert not MonitoredRepo.objects.exists()
