@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Benchmark: how many active post-deploy windows one tick interval can serve.
+
+Opens N active windows (a fresh SQLite file, or PostgreSQL with --database-url) whose
+repo's health endpoint, on loopback, answers after a simulated 100 ms, then times one
+tick pass over all of them (claim, probe in parallel, record, judge). Repeats a few times
+and reports the windows one 60 s interval could hold at that rate.
+
+    .venv/bin/python tests/benchmarks/monitor_capacity.py [--windows 1000] [--latency 0.1]
+        [--rounds 3] [--database-url URL]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def health_endpoint(latency: float) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(latency)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer.request_queue_size = 1024
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--windows", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="stageboard-bench-")
+    os.environ.update(
+        STAGEBOARD_VAR_DIR=workdir,
+        STAGEBOARD_ENV_FILE=str(Path(workdir) / "none.env"),
+        DJANGO_SECRET_KEY="benchmark",
+        DJANGO_SETTINGS_MODULE="pipeline.settings",
+        LOG_LEVEL="WARNING",
+        ORCH_POST_DEPLOY_REPOS="bench",
+    )
+    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("DATABASE_URL", None)
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from monitoring.config import current
+    from monitoring.models import MonitoredRepo, MonitorWindow, Probe
+    from monitoring.ticks import tick_due
+    from pipeline.models import Task
+
+    call_command("migrate", verbosity=0)
+    MonitorWindow.objects.all().delete()
+    Task.objects.filter(repo="bench").delete()
+    server = health_endpoint(args.latency)
+    health = f"http://127.0.0.1:{server.server_address[1]}/health"
+    MonitoredRepo.objects.update_or_create(name="bench", defaults={"health_url": health})
+    now = timezone.now()
+    project = uuid.uuid4()
+    tasks = Task.objects.bulk_create(
+        Task(work_item_id=uuid.uuid4(), project_id=project, repo="bench", stage="done")
+        for _ in range(args.windows)
+    )
+    MonitorWindow.objects.bulk_create(
+        MonitorWindow(
+            task=task,
+            cycle=1,
+            repo="bench",
+            opened_at=now,
+            closes_at=now + current().window,
+            next_tick_at=now,
+        )
+        for task in tasks
+    )
+
+    config = current()
+    timings = []
+    for _ in range(args.rounds):
+        MonitorWindow.objects.update(next_tick_at=timezone.now())
+        started = time.perf_counter()
+        report = tick_due(config)
+        timings.append(time.perf_counter() - started)
+        assert report["ticked"] == args.windows, report
+    server.shutdown()
+    best, worst = min(timings), max(timings)
+    probes = Probe.objects.count()
+    database = "PostgreSQL" if args.database_url else "SQLite (WAL)"
+    latency = f"{1000 * args.latency:.0f} ms"
+    print(f"{args.windows} windows, health endpoint answering in {latency}, {database}")
+    print(
+        f"| one tick over all windows | {best:.2f} s best, {worst:.2f} s worst of {args.rounds} |"
+    )
+    print(f"| windows a 60 s interval holds at that rate | {int(args.windows * 60 / worst)} |")
+    print(f"| probes recorded | {probes} (expected {args.windows * args.rounds}) |")
+    return 0 if probes == args.windows * args.rounds else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
