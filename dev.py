@@ -102,6 +102,13 @@ def up() -> int:
             PLANE_WEBHOOK_SECRET=STANDIN_WEBHOOK_SECRET,
             PLANE_BOT_USER_ID=STANDIN_BOT_USER,
         )
+        # The demo repo's "production" is Stageboard itself: a short window, watched live.
+        for name, value in (
+            ("ORCH_POST_DEPLOY_REPOS", "demo"),
+            ("ORCH_POST_DEPLOY_WINDOW_MINUTES", "2"),
+            ("ORCH_POST_DEPLOY_TICK_SECONDS", "10"),
+        ):
+            env.setdefault(name, value)
         standin = [PYTHON, "-m", "plane_integration.standin", "--port", STANDIN_PORT]
         standin += ["--api-key", STANDIN_KEY, "--webhook-secret", STANDIN_WEBHOOK_SECRET]
         standin += ["--webhook-url", f"http://{HOST}:{PORT}/webhooks/plane/"]
@@ -109,6 +116,7 @@ def up() -> int:
         manage(
             "plane_project", "add", DEMO_PROJECT, "--repo", "demo", "--workspace", "demo", env=env
         )
+        manage("repo", "set", "demo", "--health-url", f"http://{HOST}:{PORT}/healthz", env=env)
     children += [
         subprocess.Popen(
             [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env

@@ -53,13 +53,31 @@ class BoardStatusSerializer(serializers.Serializer):
     synced_at = serializers.DateTimeField(allow_null=True)
 
 
+class WindowSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    verdict = serializers.CharField(allow_blank=True)
+    verdict_reason = serializers.CharField(allow_blank=True)
+    action = serializers.CharField(allow_blank=True)
+    action_state = serializers.CharField(allow_blank=True)
+    opened_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+
+
 class TaskDetailSerializer(TaskSerializer):
     board_status = serializers.SerializerMethodField()
+    window = serializers.SerializerMethodField()
     history = StageChangeSerializer(many=True, read_only=True)
 
     class Meta(TaskSerializer.Meta):
-        fields = [*TaskSerializer.Meta.fields, "board_status", "history"]
+        fields = [*TaskSerializer.Meta.fields, "board_status", "window", "history"]
         read_only_fields = fields
+
+    @extend_schema_field(WindowSerializer(allow_null=True))
+    def get_window(self, task: Task) -> dict | None:
+        # The current deploy's post-deploy window, read through the monitor's relation name.
+        windows = getattr(task, "windows", None)
+        window = windows.filter(cycle=task.cycle).first() if windows is not None else None
+        return WindowSerializer(window).data if window else None
 
     @extend_schema_field(BoardStatusSerializer(allow_null=True))
     def get_board_status(self, task: Task) -> dict | None:

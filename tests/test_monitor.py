@@ -149,6 +149,12 @@ def test_done_opens_a_window_before_the_board_is_told(deployed, plane):
     assert state == plane.state_id(str(task.project_id), "Monitoring after Deploy")
 
 
+def test_the_api_shows_the_current_window(deployed, api):
+    task, window = deployed()
+    shown = api.get(f"/api/tasks/{task.work_item_id}/").json()["window"]
+    assert (shown["state"], shown["verdict"], shown["action"]) == ("active", "", "")
+
+
 def test_redriving_done_opens_no_second_window(deployed):
     task, _ = deployed()
     engine.finish_deploy(task, succeeded=True, caller="ci")
