@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from monitoring.classifier import Rules
+from pipeline import switchboard
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,7 @@ class MonitorConfig:
 
     def monitors(self, repo: str) -> bool:
         """Flags `post_deploy_enabled` and `post_deploy_repos` (empty: self-hosting only)."""
-        if not (self.enabled and repo):
-            return False
-        return repo in (self.repos or {self.self_hosting_repo})
+        return bool(self.enabled and repo and repo in self.repos)
 
     def alert_only(self, repo: str) -> bool:
         """The self-hosting repo is never restarted by its own monitor."""
@@ -30,16 +29,18 @@ class MonitorConfig:
 
 
 def current() -> MonitorConfig:
+    """The monitor's flags from the runtime switchboard, as of now."""
+    flags = switchboard.get()
     return MonitorConfig(
-        enabled=settings.ORCH_POST_DEPLOY_ENABLED,
-        repos=frozenset(settings.ORCH_POST_DEPLOY_REPOS),
+        enabled=flags.post_deploy_enabled,
+        repos=switchboard.repos(flags.post_deploy_repos, settings.ORCH_SELF_HOSTING_REPO),
         self_hosting_repo=settings.ORCH_SELF_HOSTING_REPO,
-        window=timedelta(minutes=settings.ORCH_POST_DEPLOY_WINDOW_MINUTES),
-        tick=timedelta(seconds=settings.ORCH_POST_DEPLOY_TICK_SECONDS),
+        window=timedelta(minutes=flags.post_deploy_window_minutes),
+        tick=timedelta(seconds=flags.post_deploy_tick_seconds),
         rules=Rules(
-            fail_threshold=settings.ORCH_POST_DEPLOY_FAIL_THRESHOLD,
-            error_ratio=settings.ORCH_POST_DEPLOY_ERROR_RATIO,
-            min_samples=settings.ORCH_POST_DEPLOY_MIN_SAMPLES,
+            fail_threshold=flags.post_deploy_fail_threshold,
+            error_ratio=flags.post_deploy_error_ratio,
+            min_samples=flags.post_deploy_min_samples,
         ),
         probe_timeout=settings.ORCH_POST_DEPLOY_PROBE_TIMEOUT,
     )

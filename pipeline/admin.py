@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
 
-from pipeline import engine
-from pipeline.models import StageChange, Task
+from pipeline import engine, switchboard
+from pipeline.models import StageChange, Switchboard, SwitchboardChange, Task
 
 admin.site.site_header = "Stageboard"
 admin.site.site_title = "Stageboard"
@@ -62,3 +64,62 @@ class TaskAdmin(admin.ModelAdmin):
             approved += outcome.changed
         if approved:
             self.message_user(request, f"Approved {approved} deploy(s).", messages.SUCCESS)
+
+
+@admin.register(Switchboard)
+class SwitchboardAdmin(admin.ModelAdmin):
+    """The one row of runtime flags: edited here, effective on the next call everywhere."""
+
+    fieldsets = [
+        (
+            "Deploy status guard",
+            {"fields": ["deploy_status_guard_enabled", "deploy_status_guard_repos"]},
+        ),
+        (
+            "Post-deploy monitor",
+            {
+                "fields": [
+                    "post_deploy_enabled",
+                    "post_deploy_repos",
+                    "post_deploy_window_minutes",
+                    "post_deploy_tick_seconds",
+                    "post_deploy_fail_threshold",
+                    "post_deploy_error_ratio",
+                    "post_deploy_min_samples",
+                ]
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One row, seeded on first use: the list is just a way to its page.
+        row = switchboard.get()
+        return redirect(reverse("admin:pipeline_switchboard_change", args=[row.pk]))
+
+    def save_model(self, request, obj, form, change):
+        old = Switchboard.objects.get(pk=obj.pk)
+        before = {field: getattr(old, field) for field in Switchboard.FIELDS}
+        super().save_model(request, obj, form, change)
+        switchboard.record_changes(f"admin:{request.user.get_username()}", before, obj)
+
+
+@admin.register(SwitchboardChange)
+class SwitchboardChangeAdmin(admin.ModelAdmin):
+    list_display = ("at", "who", "field", "old", "new")
+    list_filter = ("field", "who", "at")
+    readonly_fields = ("at", "who", "field", "old", "new")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,3 +1,6 @@
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -5,6 +8,15 @@ from pipeline.stages import DeployPhase, Stage
 
 STAGE_CHOICES = [(s.value, s.value) for s in Stage]
 PHASE_CHOICES = [(p.value, p.value or "(not requested)") for p in DeployPhase]
+
+
+class TaskQuerySet(models.QuerySet):
+    def for_work_item(self, work_item_id) -> "Task | None":
+        """The task of a work item id (a UUID or its text), or None, also for a malformed id."""
+        try:
+            return self.filter(work_item_id=uuid.UUID(str(work_item_id))).first()
+        except ValueError:
+            return None
 
 
 class Task(models.Model):
@@ -27,6 +39,8 @@ class Task(models.Model):
     cycle = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -64,3 +78,96 @@ class StageChange(models.Model):
         if self.from_stage != self.to_stage:
             return f"{self.from_stage} -> {self.to_stage}"
         return f"deploy phase {self.from_phase or '-'} -> {self.to_phase or '-'}"
+
+
+REPO_NAME = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", "A repo name is letters, digits and . _ / - only."
+)
+
+
+def validate_repo_list(value: str) -> None:
+    for name in split_repos(value):
+        REPO_NAME(name)
+
+
+def split_repos(value: str) -> list[str]:
+    """A CSV of repo names as a list, blanks and repeats dropped."""
+    return list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+
+
+class Switchboard(models.Model):
+    """The runtime flags: one row, read on every use, so a change holds on the next call in
+    every process. Seeded from the ORCH_ environment on first use (pipeline.switchboard)."""
+
+    deploy_status_guard_enabled = models.BooleanField(
+        help_text="Kill-switch: off, the deploy-phase setters behave as without the guard"
+    )
+    deploy_status_guard_repos = models.CharField(
+        max_length=2000,
+        blank=True,
+        validators=[validate_repo_list],
+        help_text="Repos the guard watches, comma-separated; empty: self-hosting only",
+    )
+    post_deploy_enabled = models.BooleanField(help_text="Open a monitor window after deploys")
+    post_deploy_repos = models.CharField(
+        max_length=2000,
+        blank=True,
+        validators=[validate_repo_list],
+        help_text="Repos watched after a deploy, comma-separated; empty: self-hosting only",
+    )
+    post_deploy_window_minutes = models.FloatField(
+        validators=[MinValueValidator(0.01), MaxValueValidator(24 * 60)]
+    )
+    post_deploy_tick_seconds = models.FloatField(
+        validators=[MinValueValidator(0.1), MaxValueValidator(3600)]
+    )
+    post_deploy_fail_threshold = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    post_deploy_error_ratio = models.FloatField(
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A share of probes, 0 to 1",
+    )
+    post_deploy_min_samples = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100000)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    FIELDS = (
+        "deploy_status_guard_enabled",
+        "deploy_status_guard_repos",
+        "post_deploy_enabled",
+        "post_deploy_repos",
+        "post_deploy_window_minutes",
+        "post_deploy_tick_seconds",
+        "post_deploy_fail_threshold",
+        "post_deploy_error_ratio",
+        "post_deploy_min_samples",
+    )
+
+    class Meta:
+        verbose_name_plural = "switchboard"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="switchboard_single_row")]
+
+    def __str__(self) -> str:
+        return "Runtime switchboard"
+
+    def clean(self) -> None:
+        self.deploy_status_guard_repos = ",".join(split_repos(self.deploy_status_guard_repos))
+        self.post_deploy_repos = ",".join(split_repos(self.post_deploy_repos))
+
+
+class SwitchboardChange(models.Model):
+    """One changed field of the switchboard: who, when, old, new."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    who = models.CharField(max_length=200)
+    field = models.CharField(max_length=50, db_index=True)
+    old = models.TextField(blank=True)
+    new = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old} -> {self.new}"

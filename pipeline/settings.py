@@ -236,6 +236,11 @@ PLANE_WEBHOOK_MAX_BYTES = env_int("PLANE_WEBHOOK_MAX_BYTES", 1024 * 1024, minimu
 # --- Post-deploy monitor ---------------------------------------------------------------
 # The repo Stageboard itself deploys to: its monitor only ever alerts, never rolls back.
 ORCH_SELF_HOSTING_REPO = env.str("ORCH_SELF_HOSTING_REPO", default="stageboard")
+# The deploy status guard's kill-switch and repos (CSV; empty: the self-hosting repo only).
+# These and the ORCH_POST_DEPLOY_ values below only seed the runtime switchboard on first
+# start; after that the admin's switchboard is the one place to change them.
+ORCH_DEPLOY_STATUS_GUARD_ENABLED = env_bool("ORCH_DEPLOY_STATUS_GUARD_ENABLED", True)
+ORCH_DEPLOY_STATUS_GUARD_REPOS = env.list("ORCH_DEPLOY_STATUS_GUARD_REPOS", default=[])
 ORCH_POST_DEPLOY_ENABLED = env_bool("ORCH_POST_DEPLOY_ENABLED", True)
 # Repos whose deploys are watched; empty: the self-hosting repo only.
 ORCH_POST_DEPLOY_REPOS = env.list("ORCH_POST_DEPLOY_REPOS", default=[])

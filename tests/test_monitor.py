@@ -20,7 +20,7 @@ from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow
 from monitoring.ticks import close, monitor_tick, tick_due
 from monitoring.windows import window_active
-from pipeline import engine
+from pipeline import engine, switchboard
 from pipeline.models import Task
 from plane_integration.models import BoardStatus
 from tests.qcluster import run_queued_tasks
@@ -169,7 +169,7 @@ def test_only_monitored_repos_get_a_window(monitor, board_task, settings):
     for task in (other, own):
         engine.finish_deploy(task, succeeded=True, caller="ci")
     assert list(MonitorWindow.objects.values_list("repo", flat=True)) == ["stageboard"]
-    settings.ORCH_POST_DEPLOY_ENABLED = False
+    switchboard.update("admin:ops", post_deploy_enabled=False)  # effective at once
     late = board_task(stage="deploy", deploy_phase="deploying", repo="stageboard")
     engine.finish_deploy(late, succeeded=True, caller="ci")
     assert MonitorWindow.objects.count() == 1
