@@ -1,6 +1,9 @@
 import json
+from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -8,7 +11,13 @@ from pipeline.admin import TaskAdmin
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
-from plane_integration.models import BoardStatus, PlaneProject, PlaneState, WebhookDelivery
+from plane_integration.models import (
+    BoardStatus,
+    GuardVerdict,
+    PlaneProject,
+    PlaneState,
+    WebhookDelivery,
+)
 from plane_integration.states import refresh_states, resolution_table
 
 
@@ -135,6 +144,56 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def process_again(self, request, queryset):
         count = reprocess(queryset)
         self.message_user(request, f"{count} delivery(ies) queued again.", messages.SUCCESS)
+
+
+@admin.register(GuardVerdict)
+class GuardVerdictAdmin(admin.ModelAdmin):
+    """Read-only log of the deploy status guard, with a count per day and verdict on top,
+    so a flapping caller shows at a glance."""
+
+    list_display = (
+        "at",
+        "verdict",
+        "target",
+        "work_item_id",
+        "repo",
+        "caller",
+        "db_stage",
+        "window_active",
+    )
+    list_filter = ("verdict", "repo", "caller", "at")
+    date_hierarchy = "at"
+    search_fields = ("=work_item_id", "caller")
+    readonly_fields = [f.name for f in GuardVerdict._meta.fields]
+    change_list_template = "admin/plane_integration/guardverdict/change_list.html"
+    DAYS = 14
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        since = timezone.now() - timedelta(days=self.DAYS)
+        rows = (
+            GuardVerdict.objects.filter(at__gte=since)
+            .annotate(day=TruncDate("at"))
+            .values("day", "verdict")
+            .annotate(n=Count("id"))
+        )
+        days: dict = {}
+        for row in rows:
+            days.setdefault(row["day"], {})[row["verdict"]] = row["n"]
+        verdicts = [v for v, _ in GuardVerdict.VERDICTS]
+        per_day = [
+            (day, [days[day].get(v, 0) for v in verdicts]) for day in sorted(days, reverse=True)
+        ]
+        context = {"verdict_names": verdicts, "verdicts_per_day": per_day, "days": self.DAYS}
+        return super().changelist_view(request, {**(extra_context or {}), **context})
 
 
 class BoardStatusInline(admin.StackedInline):

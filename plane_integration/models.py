@@ -141,3 +141,26 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.action} {self.work_item_id or ''}".strip()
+
+
+class GuardVerdict(models.Model):
+    """One decision of the deploy status guard (plane_integration.guard)."""
+
+    VERDICTS = [(v, v) for v in ("ALLOW", "CONVERGE_DONE", "SUPPRESS")]
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    work_item_id = models.CharField(max_length=100, db_index=True)
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    repo = models.CharField(max_length=200, blank=True, db_index=True)
+    caller = models.CharField(max_length=200, db_index=True)
+    target = models.CharField(max_length=20)
+    db_stage = models.CharField(max_length=20, blank=True, help_text="Empty: no task")
+    window_active = models.BooleanField(null=True)
+    verdict = models.CharField(max_length=20, choices=VERDICTS, db_index=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} {self.target} for {self.work_item_id} by {self.caller}"

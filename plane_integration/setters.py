@@ -9,10 +9,15 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
+
+from monitoring.windows import window_active
+from pipeline import switchboard
 from pipeline.models import Task
-from plane_integration import board, statuses
+from pipeline.stages import Stage
+from plane_integration import board, guard, statuses
 from plane_integration.client import PlaneClient
-from plane_integration.models import PlaneProject
+from plane_integration.models import GuardVerdict, PlaneProject
 from plane_integration.states import cached_states, refresh_states, resolve_key
 
 logger = logging.getLogger(__name__)
@@ -41,57 +46,150 @@ class SetOutcome:
 
 
 def set_issue_stage_state(task: Task, key: str, *, caller: str, reason: str = "") -> SetOutcome:
+    """The dispatcher: show `key` through its setter (so the guard sees deploy statuses)."""
+    setter = SETTERS.get(key)
+    if setter is None:
+        outcome = SetOutcome(Result.FAILED, key, why=f"unknown status key {key!r}")
+        _log(str(task.work_item_id), caller, reason, outcome)
+        return outcome
+    return setter(task, caller=caller, reason=reason)
+
+
+def set_issue_to_analyse(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "to_analyse", caller, reason)
+
+
+def set_issue_analysis(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "analysis", caller, reason)
+
+
+def set_issue_code_review(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "code_review", caller, reason)
+
+
+def set_issue_awaiting_deploy(task: Task | str, *, caller: str, reason: str = "") -> SetOutcome:
+    return _guarded(task, "awaiting_deploy", caller, reason)
+
+
+def set_issue_deploying(task: Task | str, *, caller: str, reason: str = "") -> SetOutcome:
+    return _guarded(task, "deploying", caller, reason)
+
+
+def set_issue_monitoring(task: Task | str, *, caller: str, reason: str = "") -> SetOutcome:
+    return _guarded(task, "monitoring", caller, reason)
+
+
+def set_issue_todo(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "todo", caller, reason)
+
+
+def set_issue_in_progress(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "in_progress", caller, reason)
+
+
+def set_issue_done(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "done", caller, reason)
+
+
+def set_issue_blocked(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "blocked", caller, reason)
+
+
+def set_issue_cancelled(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
+    return _set(task, "cancelled", caller, reason)
+
+
+SETTERS = {
+    "to_analyse": set_issue_to_analyse,
+    "analysis": set_issue_analysis,
+    "code_review": set_issue_code_review,
+    "awaiting_deploy": set_issue_awaiting_deploy,
+    "deploying": set_issue_deploying,
+    "monitoring": set_issue_monitoring,
+    "todo": set_issue_todo,
+    "in_progress": set_issue_in_progress,
+    "done": set_issue_done,
+    "blocked": set_issue_blocked,
+    "cancelled": set_issue_cancelled,
+}
+
+
+def _set(task: Task, key: str, caller: str, reason: str) -> SetOutcome:
     try:
         outcome = _show(task, key)
     except Exception as exc:  # never-raise: the truth must not depend on the board
         logger.exception("board status for %s failed inside Stageboard", task.work_item_id)
         outcome = SetOutcome(Result.FAILED, key, why=f"internal error: {exc!r}")
-    _log(task, caller, reason, outcome)
+    _log(str(task.work_item_id), caller, reason, outcome)
     return outcome
 
 
-def set_issue_to_analyse(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "to_analyse", caller=caller, reason=reason)
+def _guarded(task_or_id: Task | str, key: str, caller: str, reason: str) -> SetOutcome:
+    """A deploy-phase setter: the guard decides first (DESIGN section 4)."""
+    task = task_or_id if isinstance(task_or_id, Task) else Task.objects.for_work_item(task_or_id)
+    work_item = str(task.work_item_id) if task else str(task_or_id)
+    flags = switchboard.get()
+    if flags.deploy_status_guard_enabled:  # off: the kill-switch, exactly as without the guard
+        decision, active = _decide(task, key, flags)
+        _record_verdict(work_item, task, key, caller, reason, decision, active)
+        if task is not None and decision.verdict is guard.Verdict.CONVERGE_DONE:
+            why = f"guard: {key} converged to done ({reason or 'no reason given'})"
+            return _set(task, "done", caller, why)
+        if task is not None and decision.verdict is guard.Verdict.SUPPRESS:
+            outcome = SetOutcome(Result.SKIPPED, key, why=f"guard: {decision.reason}")
+            _log(work_item, caller, reason, outcome)
+            return outcome
+    if task is None:
+        outcome = SetOutcome(Result.SKIPPED, key, why=f"no task for work item {work_item}")
+        _log(work_item, caller, reason, outcome)
+        return outcome
+    return _set(task, key, caller, reason)
 
 
-def set_issue_analysis(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "analysis", caller=caller, reason=reason)
+def _decide(task: Task | None, key: str, flags) -> tuple[guard.Decision, bool | None]:
+    """The guard's decision and the window state it saw (None: not looked at)."""
+    try:
+        if task is not None:
+            guarded = switchboard.repos(
+                flags.deploy_status_guard_repos, settings.ORCH_SELF_HOSTING_REPO
+            )
+            if task.repo not in guarded:
+                repo = task.repo or "(none)"
+                return guard.Decision(guard.Verdict.ALLOW, f"repo {repo} is not guarded"), None
+        active = window_active(task) if task and task.stage == Stage.DONE else None
+        return guard.decide(task.stage if task else None, key, bool(active)), active
+    except Exception as exc:  # never-raise: the guard allows when it cannot decide
+        logger.exception("the deploy status guard failed")
+        return guard.Decision(guard.Verdict.ALLOW, f"the guard failed and allowed: {exc!r}"), None
 
 
-def set_issue_code_review(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "code_review", caller=caller, reason=reason)
-
-
-def set_issue_awaiting_deploy(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "awaiting_deploy", caller=caller, reason=reason)
-
-
-def set_issue_deploying(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "deploying", caller=caller, reason=reason)
-
-
-def set_issue_monitoring(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "monitoring", caller=caller, reason=reason)
-
-
-def set_issue_todo(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "todo", caller=caller, reason=reason)
-
-
-def set_issue_in_progress(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "in_progress", caller=caller, reason=reason)
-
-
-def set_issue_done(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "done", caller=caller, reason=reason)
-
-
-def set_issue_blocked(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "blocked", caller=caller, reason=reason)
-
-
-def set_issue_cancelled(task: Task, *, caller: str, reason: str = "") -> SetOutcome:
-    return set_issue_stage_state(task, "cancelled", caller=caller, reason=reason)
+def _record_verdict(work_item, task, key, caller, reason, decision, active) -> None:
+    """One structured log line and one GuardVerdict row per verdict."""
+    fields = {
+        "event": "deploy_status_guard",
+        "work_item": work_item,
+        "caller": caller,
+        "target": key,
+        "db_stage": task.stage if task else None,
+        "window_active": active,
+        "verdict": str(decision.verdict),
+        "reason": f"{decision.reason}; caller's reason: {reason or 'none given'}",
+    }
+    logger.info(" ".join(f"{k}={v!r}" for k, v in fields.items()), extra=fields)
+    try:
+        GuardVerdict.objects.create(
+            work_item_id=work_item[:100],
+            task=task,
+            repo=task.repo if task else "",
+            caller=caller[:200],
+            target=key,
+            db_stage=task.stage if task else "",
+            window_active=active,
+            verdict=decision.verdict,
+            reason=fields["reason"],
+        )
+    except Exception:  # the log line above still has it
+        logger.exception("cannot record a guard verdict")
 
 
 def _show(task: Task, key: str) -> SetOutcome:
@@ -147,10 +245,10 @@ def _show(task: Task, key: str) -> SetOutcome:
     return SetOutcome(Result.SENT, key, resolution.state_id, status=result.status)
 
 
-def _log(task: Task, caller: str, reason: str, outcome: SetOutcome) -> None:
+def _log(work_item: str, caller: str, reason: str, outcome: SetOutcome) -> None:
     fields = {
         "event": "board_status",
-        "work_item": str(task.work_item_id),
+        "work_item": work_item,
         "key": outcome.key,
         "outcome": str(outcome.result),
         "state": outcome.state_id,

@@ -1,0 +1,171 @@
+"""The switchboard reaches a running q cluster on its next call, without a restart.
+
+Real processes on a fresh SQLite file: the web server (its admin), a q cluster, and the
+Plane stand-in. A stale caller's deploy status goes through the cluster three times while
+an operator flips the kill-switch, then the repo list, in the admin.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
+from tests.test_smoke import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="runs its own processes on the embedded SQLite default"
+)
+
+
+@pytest.fixture
+def service(tmp_path):
+    plane = PlaneStandIn(api_key="plane_api_live").start()
+    project = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
+    item = plane.add_work_item("acme", project, "Shipped", state="Done")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "ORCH_", "PLANE_"))
+    }
+    env.update(
+        STAGEBOARD_VAR_DIR=str(tmp_path),
+        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+        DJANGO_SECRET_KEY="live-test-secret-key",
+        PLANE_API_URL=plane.url,
+        PLANE_API_KEY="plane_api_live",
+        ORCH_SELF_HOSTING_REPO="stageboard",
+        Q_WORKERS="1",
+    )
+
+    def shell(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    shell(
+        "from django.contrib.auth.models import User; from pipeline.models import Task; "
+        "from plane_integration.models import PlaneProject; "
+        "User.objects.create_superuser('ops', password='ops-password'); "
+        f"PlaneProject.objects.create(project_id='{project}', workspace_slug='acme', "
+        "repo='stageboard'); "
+        f"Task.objects.create(work_item_id='{item}', project_id='{project}', repo='stageboard', "
+        "stage='done', deploy_phase='succeeded')"
+    )
+    port = free_port()
+    quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    web = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    processes = [
+        subprocess.Popen(web, **quiet),
+        subprocess.Popen([sys.executable, "manage.py", "qcluster"], **quiet),
+    ]
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(healthy, 60, "the service")
+    yield {"base": base, "shell": shell, "plane": plane, "project": project, "item": item}
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    plane.stop()
+
+
+def test_flipping_the_switchboard_in_the_admin_reaches_the_running_cluster(service):
+    shell, plane, item = service["shell"], service["plane"], service["item"]
+
+    def stale_call(setter: str) -> None:
+        """A stale caller's status, sent through the running q cluster."""
+        shell(
+            "from django_q.tasks import async_task; "
+            f"async_task('plane_integration.setters.{setter}', '{item}', caller='stale-ci')"
+        )
+
+    def verdicts() -> list[str]:
+        out = shell(
+            "from plane_integration.models import GuardVerdict as G; "
+            "print(','.join(G.objects.order_by('id').values_list('verdict', flat=True)))"
+        )
+        return out.split(",") if out else []
+
+    def shown() -> str:
+        state = plane.work_item(item)["state"]
+        return next(s["name"] for s in plane.states(service["project"]) if s["id"] == state)
+
+    # The guard is on (seeded from the environment): the board holds Done.
+    stale_call("set_issue_awaiting_deploy")
+    wait_for(lambda: verdicts() == ["CONVERGE_DONE"], 30, "the first verdict")
+    done = plane.state_id(service["project"], "Done")
+    # No status change: at most Done again, which this board had never been seen showing.
+    assert shown() == "Done"
+    assert all(f'"{done}"' in call.body.decode() for call in plane.calls("PATCH"))
+
+    # An operator turns the kill-switch off in the admin; the cluster is not restarted.
+    admin = requests.Session()
+    login = f"{service['base']}/admin/login/"
+    admin.get(login, timeout=5)
+    admin.post(
+        login,
+        {"username": "ops", "password": "ops-password", "next": "/admin/",
+         "csrfmiddlewaretoken": admin.cookies["csrftoken"]},
+        headers={"Referer": login}, timeout=5,
+    )  # fmt: skip
+    page = f"{service['base']}/admin/pipeline/switchboard/1/change/"
+
+    def save_switchboard(**changes) -> None:
+        form = admin.get(page, timeout=5).text
+        fields = dict(
+            re.findall(
+                r'name="(post_deploy_\w+|deploy_status_guard_repos)"[^>]*value="([^"]*)"', form
+            )
+        )
+        fields.update(csrfmiddlewaretoken=admin.cookies["csrftoken"], **changes)
+        if fields.pop("deploy_status_guard_enabled", "on") == "on":
+            fields["deploy_status_guard_enabled"] = "on"
+        fields["post_deploy_enabled"] = "on"
+        saved = admin.post(
+            page, fields, headers={"Referer": page}, timeout=5, allow_redirects=False
+        )
+        assert saved.status_code == 302, saved.text[:2000]
+
+    save_switchboard(deploy_status_guard_enabled="off")
+    stale_call("set_issue_awaiting_deploy")
+    wait_for(lambda: shown() == "Awaiting Deploy", 30, "the status to go through")
+    assert verdicts() == ["CONVERGE_DONE"]  # off: no guard, no verdict
+
+    # On again, but guarding another repo only: this one is allowed, and logged.
+    save_switchboard(deploy_status_guard_enabled="on", deploy_status_guard_repos="other-repo")
+    stale_call("set_issue_monitoring")
+    wait_for(lambda: shown() == "Monitoring after Deploy", 30, "the allowed status")
+    assert verdicts() == ["CONVERGE_DONE", "ALLOW"]
+    changes = shell(
+        "from pipeline.models import SwitchboardChange as C; "
+        "print(sorted((c.who, c.field) for c in C.objects.all()))"
+    )
+    assert "('admin:ops', 'deploy_status_guard_enabled')" in changes
+    assert "('admin:ops', 'deploy_status_guard_repos')" in changes
