@@ -7,7 +7,7 @@ from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
 from monitoring.ticks import close
 from monitoring.windows import announce
-from pipeline.admin import TaskAdmin
+from pipeline.admin import RecordInline, TaskAdmin
 
 
 @admin.register(MonitoredRepo)
@@ -21,16 +21,10 @@ class MonitoredRepoAdmin(admin.ModelAdmin):
         return current().monitors(repo.name)
 
 
-class ProbeInline(admin.TabularInline):
+class ProbeInline(RecordInline):
     model = Probe
     fields = ("at", "kind", "result", "status_code", "latency_ms", "value", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-at", "-id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MonitorWindow)
@@ -110,7 +104,7 @@ class MonitorWindowAdmin(admin.ModelAdmin):
         self.message_user(request, f"Accepted {done} window(s).", messages.SUCCESS)
 
 
-class WindowInline(admin.TabularInline):
+class WindowInline(RecordInline):
     model = MonitorWindow
     fields = (
         "cycle",
@@ -122,21 +116,7 @@ class WindowInline(admin.TabularInline):
         "opened_at",
         "closes_at",
     )
-    readonly_fields = fields
-    extra = 0
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return obj is not None and super().has_view_permission(request, obj)
 
 
 # The task page shows its post-deploy windows; the pipeline app knows nothing of them.

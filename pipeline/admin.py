@@ -14,7 +14,40 @@ def admin_caller(request) -> str:
     return f"admin:{request.user.get_username()}"
 
 
-class StageChangeInline(admin.TabularInline):
+class RecordInline(admin.TabularInline):
+    """Rows Stageboard writes itself, shown on their parent's page and never edited there."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """A log Stageboard writes itself: operators read it; nothing is added, edited or
+    deleted through the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StageChangeInline(RecordInline):
     model = StageChange
     fields = (
         "created_at",
@@ -26,13 +59,7 @@ class StageChangeInline(admin.TabularInline):
         "caller",
         "reason",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-created_at", "-id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Task)
@@ -44,6 +71,11 @@ class TaskAdmin(admin.ModelAdmin):
     readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
     inlines = [StageChangeInline]
     actions = ["approve_deploy"]
+
+    def get_inline_instances(self, request, obj=None):
+        # A task being created has no records yet: no sections for them on the add page.
+        inlines = super().get_inline_instances(request, obj)
+        return inlines if obj else [i for i in inlines if not isinstance(i, RecordInline)]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -71,24 +103,8 @@ class SwitchboardAdmin(admin.ModelAdmin):
     """The one row of runtime flags: edited here, effective on the next call everywhere."""
 
     fieldsets = [
-        (
-            "Deploy status guard",
-            {"fields": ["deploy_status_guard_enabled", "deploy_status_guard_repos"]},
-        ),
-        (
-            "Post-deploy monitor",
-            {
-                "fields": [
-                    "post_deploy_enabled",
-                    "post_deploy_repos",
-                    "post_deploy_window_minutes",
-                    "post_deploy_tick_seconds",
-                    "post_deploy_fail_threshold",
-                    "post_deploy_error_ratio",
-                    "post_deploy_min_samples",
-                ]
-            },
-        ),
+        ("Deploy status guard", {"fields": Switchboard.FIELDS[:2]}),
+        ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:]}),
     ]
 
     def has_add_permission(self, request):
@@ -110,16 +126,6 @@ class SwitchboardAdmin(admin.ModelAdmin):
 
 
 @admin.register(SwitchboardChange)
-class SwitchboardChangeAdmin(admin.ModelAdmin):
+class SwitchboardChangeAdmin(RecordAdmin):
     list_display = ("at", "who", "field", "old", "new")
     list_filter = ("field", "who", "at")
-    readonly_fields = ("at", "who", "field", "old", "new")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

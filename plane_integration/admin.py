@@ -7,7 +7,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from pipeline.admin import TaskAdmin
+from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
@@ -21,15 +21,9 @@ from plane_integration.models import (
 from plane_integration.states import refresh_states, resolution_table
 
 
-class PlaneStateInline(admin.TabularInline):
+class PlaneStateInline(RecordInline):
     model = PlaneState
     fields = ("name", "group", "state_id", "is_default", "sequence")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PlaneProject)
@@ -147,7 +141,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(GuardVerdict)
-class GuardVerdictAdmin(admin.ModelAdmin):
+class GuardVerdictAdmin(RecordAdmin):
     """Read-only log of the deploy status guard, with a count per day and verdict on top,
     so a flapping caller shows at a glance."""
 
@@ -164,18 +158,8 @@ class GuardVerdictAdmin(admin.ModelAdmin):
     list_filter = ("verdict", "repo", "caller", "at")
     date_hierarchy = "at"
     search_fields = ("=work_item_id", "caller")
-    readonly_fields = [f.name for f in GuardVerdict._meta.fields]
     change_list_template = "admin/plane_integration/guardverdict/change_list.html"
     DAYS = 14
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         since = timezone.now() - timedelta(days=self.DAYS)
@@ -196,8 +180,8 @@ class GuardVerdictAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **context})
 
 
-class BoardStatusInline(admin.StackedInline):
-    model = BoardStatus
+class BoardStatusInline(RecordInline):
+    model = BoardStatus  # the sync writes it; operators read it
     fields = (
         "desired_key",
         "shown_key",
@@ -206,22 +190,6 @@ class BoardStatusInline(admin.StackedInline):
         "next_attempt_at",
         "synced_at",
     )
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the sync writes it; operators read it
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        # A task being created has no board status yet: no section on the add page.
-        return obj is not None and super().has_view_permission(request, obj)
 
 
 # The task page shows its board status; the pipeline app itself knows nothing of the board.

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError, connections
+from django.db import IntegrityError
 from django.utils import timezone
 from django_q.models import OrmQ
 
@@ -23,6 +23,7 @@ from monitoring.windows import window_active
 from pipeline import engine, switchboard
 from pipeline.models import Task
 from plane_integration.models import BoardStatus
+from tests.concurrency import at_once
 from tests.qcluster import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -427,20 +428,7 @@ def test_two_workers_ticking_at_once_roll_back_once(deployed, monitor, tick):
     task, window = deployed(script=[500, 500], then=500)
     tick(2)
     MonitorWindow.objects.filter(state="active").update(next_tick_at=timezone.now())
-    barrier = threading.Barrier(2)
-
-    def worker():
-        barrier.wait()
-        try:
-            tick_due(current())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(lambda: tick_due(current()), count=2)
     run_queued_tasks()
     window.refresh_from_db()
     assert window.verdict == "DEGRADED"
@@ -454,20 +442,7 @@ def test_two_workers_ticking_at_once_probe_a_window_once(deployed):
     task, window = deployed(then=200)
     for _ in range(5):
         MonitorWindow.objects.filter(pk=window.pk).update(next_tick_at=timezone.now())
-        barrier = threading.Barrier(2)
-
-        def worker(barrier=barrier):
-            barrier.wait()
-            try:
-                tick_due(current())
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(lambda: tick_due(current()), count=2)
     window.refresh_from_db()
     assert window.probes.count() == 5  # one probe a round, never one per worker
     assert window.probes_total == 5
@@ -503,3 +478,13 @@ def test_repo_set_refuses_a_bad_url_and_keeps_nothing(monitor):
     with pytest.raises(CommandError, match="health_url"):
         call_command("repo", "set", "shop", "--health-url", "not a url")
     assert not MonitoredRepo.objects.exists()
+
+
+def test_the_task_page_shows_its_board_status_and_window(deployed, admin_client):
+    task, window = deployed()
+    page = admin_client.get(f"/admin/pipeline/task/{task.pk}/change/")
+    sections = {f.opts.__class__.__name__: f for f in page.context["inline_admin_formsets"]}
+    assert [form.instance for form in sections["WindowInline"].formset.forms] == [window]
+    board = sections["BoardStatusInline"].formset.forms
+    assert [form.instance.desired_key for form in board] == ["monitoring"]
+    assert len(sections["StageChangeInline"].formset.forms) == task.history.count() > 0
