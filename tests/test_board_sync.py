@@ -18,6 +18,7 @@ from plane_integration.models import BoardStatus, PlaneProject, PlaneState
 from plane_integration.setters import Result, set_issue_stage_state
 from plane_integration.standin import DEFAULT_STATES
 from plane_integration.sync import sync_board
+from tests.concurrency import at_once
 from tests.qcluster import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -332,28 +333,11 @@ def test_plane_states_fails_clearly_when_plane_refuses(plane, plane_project, set
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_sync_runs_at_once_send_each_work_item_once(plane, board_task):
-    import threading
-
-    from django.db import connections
-
     tasks = [board_task(stage="development", name=f"item {n}") for n in range(20)]
     for task in tasks:
         engine.advance_stage(task, "code_review", caller="ci")
         board.record_desired(task)
-    barrier = threading.Barrier(2)
-
-    def run():
-        barrier.wait()
-        try:
-            sync_board()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(sync_board, count=2)
     assert len(plane.calls("PATCH")) == 20
     assert all(shown(plane, task) == "Code Review" for task in tasks)
 

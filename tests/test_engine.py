@@ -1,16 +1,16 @@
 """The stage engine against the database: what it writes, refuses and announces."""
 
-import threading
 from itertools import product
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.dispatch import receiver
 
 from pipeline import engine
 from pipeline.models import StageChange, Task
 from pipeline.signals import stage_entered, task_changed
 from pipeline.stages import Stage
+from tests.concurrency import at_once
 from tests.conftest import PROJECT, WORK_ITEM
 from tests.test_stages_and_gates import ALLOWED
 
@@ -296,29 +296,6 @@ def test_a_failing_board_hook_never_undoes_the_truth(
 
 
 # --- concurrency -------------------------------------------------------------------------
-
-
-def at_once(work, count: int = 4) -> list:
-    """Run `work` in `count` threads released together; return results, raise any error."""
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return results
 
 
 @pytest.mark.postgres

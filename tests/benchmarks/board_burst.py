@@ -14,12 +14,13 @@ minute and the elapsed times. A fresh SQLite file in a temporary directory holds
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import isolated  # noqa: E402  (after the path is set)
 
 
 def main() -> int:
@@ -30,18 +31,12 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60.0, help="seconds")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="stageboard-bench-")
-    os.environ.update(
-        STAGEBOARD_VAR_DIR=workdir,
-        STAGEBOARD_ENV_FILE=str(Path(workdir) / "none.env"),
-        DJANGO_SECRET_KEY="benchmark",
-        DJANGO_SETTINGS_MODULE="pipeline.settings",
-        PLANE_RATE_LIMIT_PER_MINUTE=str(args.rate_limit),
-        PLANE_RATE_WINDOW_SECONDS=str(args.window),
-        LOG_LEVEL="WARNING",
+    isolated.use(
+        isolated.environment(
+            PLANE_RATE_LIMIT_PER_MINUTE=str(args.rate_limit),
+            PLANE_RATE_WINDOW_SECONDS=str(args.window),
+        )
     )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
 
     from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
 

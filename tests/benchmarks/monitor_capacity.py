@@ -11,9 +11,7 @@ and reports the windows one 60 s interval could hold at that rate.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -22,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import isolated  # noqa: E402  (after the path is set)
 
 
 def health_endpoint(latency: float) -> ThreadingHTTPServer:
@@ -51,19 +51,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="stageboard-bench-")
-    os.environ.update(
-        STAGEBOARD_VAR_DIR=workdir,
-        STAGEBOARD_ENV_FILE=str(Path(workdir) / "none.env"),
-        DJANGO_SECRET_KEY="benchmark",
-        DJANGO_SETTINGS_MODULE="pipeline.settings",
-        LOG_LEVEL="WARNING",
-        ORCH_POST_DEPLOY_REPOS="bench",
-    )
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("DATABASE_URL", None)
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
+    isolated.use(isolated.environment(args.database_url, ORCH_POST_DEPLOY_REPOS="bench"))
 
     import django
 

@@ -14,12 +14,10 @@ Uses a fresh SQLite file, or PostgreSQL with --database-url.
 import argparse
 import http.client
 import json
-import os
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import isolated  # noqa: E402  (after the path is set)
+
 SECRET = "plane_wh_" + "b" * 32
 
 
@@ -122,18 +123,8 @@ def main() -> int:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="stageboard-bench-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
-    env.update(
-        STAGEBOARD_VAR_DIR=workdir,
-        STAGEBOARD_ENV_FILE=str(Path(workdir) / "none.env"),
-        DJANGO_SECRET_KEY="benchmark",
-        DJANGO_SETTINGS_MODULE="tests.benchmarks.bench_settings",
-        PLANE_WEBHOOK_SECRET=SECRET,
-        LOG_LEVEL="WARNING",
-    )
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
+    env = isolated.environment(args.database_url, PLANE_WEBHOOK_SECRET=SECRET)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.benchmarks.bench_settings"
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
