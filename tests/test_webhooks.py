@@ -1,6 +1,7 @@
 """POST /webhooks/plane/ over real HTTP: real deliveries, real signatures, the q cluster."""
 
 import json
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -47,7 +48,10 @@ def hook(live_server):
 
 def captured() -> list[tuple[str, bytes, dict]]:
     if not FIXTURES.is_dir():
-        pytest.skip(f"the captured deliveries are not at {FIXTURES}")
+        missing = f"the captured deliveries are not at {FIXTURES}"
+        if os.environ.get("CI"):  # CI has shared/ beside the clone: never skip them there
+            pytest.fail(missing)
+        pytest.skip(missing)
     deliveries = []
     for body_file in sorted(FIXTURES.glob("*.body.raw")):
         name = body_file.name.removesuffix(".body.raw")
