@@ -110,7 +110,8 @@ def apply_tick(
     now = timezone.now()
     with transaction.atomic():
         window = (
-            MonitorWindow.objects.select_for_update()
+            # Only the window's row: the engine locks the task's row for its own changes.
+            MonitorWindow.objects.select_for_update(of=("self",))
             .select_related("task")
             .filter(pk=window_id, claim_token=token, state=State.ACTIVE)
             .first()
