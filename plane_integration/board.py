@@ -35,20 +35,23 @@ def truth_key(task: Task) -> str:
 
 
 def record_desired(task: Task) -> BoardStatus:
-    """Record the status the truth asks for; queue a sync when it is new."""
-    key = truth_key(task)
+    """Record the status the truth asks for; queue a sync when it is new.
+
+    The truth is read afresh under the board row's lock, not taken from `task`: hooks of
+    two quick changes can run in either order, and the later one must not record the
+    earlier truth.
+    """
     now = timezone.now()
     with transaction.atomic():
         board, created = BoardStatus.objects.select_for_update().get_or_create(
-            task=task,
-            defaults={"desired_key": key, "desired_version": 1, "desired_at": now},
+            task=task, defaults={"desired_key": "", "desired_at": now}
         )
-        if not created and board.desired_key == key:
+        key = truth_key(Task.objects.get(pk=task.pk))
+        if board.desired_key == key:
             return board
-        if not created:
-            board.desired_key = key
-            board.desired_version += 1
-            board.desired_at = now
+        board.desired_key = key
+        board.desired_version += 1
+        board.desired_at = now
         board.next_attempt_at = now
         board.attempts = 0
         # Only the desire: what Plane shows and who holds the row are the sync's to write.

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from pipeline import engine
+from pipeline.models import Task
 from plane_integration import board
 from plane_integration.mapping import WindowFacts
 from plane_integration.models import BoardStatus, PlaneProject, PlaneState
@@ -295,6 +296,16 @@ def test_a_change_records_the_desired_status_and_queues_one_sync_run(plane, boar
     assert (row.desired_key, row.desired_version, row.pending) == ("code_review", 2, True)
     assert OrmQ.objects.count() == 1  # one queued run for the burst
     assert plane.requests == []  # nothing is sent inside the request
+
+
+def test_a_late_hook_with_an_old_view_of_the_task_records_the_current_truth(plane, board_task):
+    task = board_task(stage="development")
+    stale = Task.objects.get(pk=task.pk)  # what an earlier change's hook was handed
+    engine.advance_stage(task, "code_review", caller="ci")
+    board.record_desired(task)  # the later change's hook runs first
+    board.record_desired(stale)  # then the earlier one's
+    row = BoardStatus.objects.get(task=task)
+    assert (row.desired_key, row.desired_version) == ("code_review", 1)
 
 
 def test_adding_a_project_shows_its_waiting_tasks(plane, make_task, capsys):
