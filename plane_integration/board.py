@@ -69,19 +69,29 @@ def record_desired(task: Task) -> BoardStatus:
 
 
 def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
-    """Plane now shows `state_id` (the key we sent) on the task's work item."""
+    """Plane now shows `state_id` (the key we sent) on the task's work item.
+
+    A key other than the desired one (a setter called directly) makes the row due again,
+    so the sync puts the truth back: the board is indication, and converges to it.
+    """
     updated = BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key=key)
-    if not updated:
-        # A setter called for a task the sync never saw: start its row from the truth.
-        BoardStatus.objects.get_or_create(
-            task=task,
-            defaults={
-                "desired_key": truth_key(task),
-                "desired_at": timezone.now(),
-                "shown_state_id": state_id,
-                "shown_key": key,
-            },
-        )
+    if updated:
+        BoardStatus.objects.filter(task=task, next_attempt_at__isnull=True).exclude(
+            desired_key=key
+        ).update(next_attempt_at=timezone.now())
+        return
+    # A setter called for a task the sync never saw: start its row from the truth.
+    truth, now = truth_key(task), timezone.now()
+    BoardStatus.objects.get_or_create(
+        task=task,
+        defaults={
+            "desired_key": truth,
+            "desired_at": now,
+            "shown_state_id": state_id,
+            "shown_key": key,
+            "next_attempt_at": None if truth == key else now,
+        },
+    )
 
 
 def record_seen(task: Task, state_id: str) -> None:

@@ -125,16 +125,30 @@ def _set(task: Task, key: str, caller: str, reason: str) -> SetOutcome:
 
 
 def _guarded(task_or_id: Task | str, key: str, caller: str, reason: str) -> SetOutcome:
-    """A deploy-phase setter: the guard decides first (DESIGN section 4)."""
-    task = task_or_id if isinstance(task_or_id, Task) else Task.objects.for_work_item(task_or_id)
-    work_item = str(task.work_item_id) if task else str(task_or_id)
+    """A deploy-phase setter: the guard decides first (DESIGN section 4). Never raises."""
+    try:
+        return _guard_then_set(task_or_id, key, caller, reason)
+    except Exception as exc:
+        logger.exception("the guarded setter for %s failed inside Stageboard", key)
+        outcome = SetOutcome(Result.FAILED, key, why=f"internal error: {exc!r}")
+        _log(str(getattr(task_or_id, "work_item_id", task_or_id)), caller, reason, outcome)
+        return outcome
+
+
+def _guard_then_set(task_or_id: Task | str, key: str, caller: str, reason: str) -> SetOutcome:
+    # The guard judges the stage the database holds now, never the caller's copy: a stale
+    # caller is exactly the one whose copy is out of date.
+    work_item = str(getattr(task_or_id, "work_item_id", task_or_id))
+    task = Task.objects.for_work_item(work_item)
     flags = switchboard.get()
     if flags.deploy_status_guard_enabled:  # off: the kill-switch, exactly as without the guard
         decision, active = _decide(task, key, flags)
         _record_verdict(work_item, task, key, caller, reason, decision, active)
         if task is not None and decision.verdict is guard.Verdict.CONVERGE_DONE:
-            why = f"guard: {key} converged to done ({reason or 'no reason given'})"
-            return _set(task, "done", caller, why)
+            # What the finished task shows: Done, or Blocked after a DEGRADED verdict.
+            truth = board.truth_key(task)
+            why = f"guard: {key} converged to {truth} ({reason or 'no reason given'})"
+            return _set(task, truth, caller, why)
         if task is not None and decision.verdict is guard.Verdict.SUPPRESS:
             outcome = SetOutcome(Result.SKIPPED, key, why=f"guard: {decision.reason}")
             _log(work_item, caller, reason, outcome)

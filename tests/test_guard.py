@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from monitoring.models import MonitorWindow
-from pipeline import switchboard
-from pipeline.models import Switchboard, SwitchboardChange
-from plane_integration import setters
+from pipeline import engine, switchboard
+from pipeline.models import Switchboard, SwitchboardChange, Task
+from plane_integration import board, setters
 from plane_integration.guard import Verdict, decide
 from plane_integration.models import GuardVerdict
 from plane_integration.setters import Result
@@ -244,3 +244,50 @@ def test_the_verdict_log_counts_verdicts_per_day(admin_client, plane, finished):
     assert len(page.context["cl"].result_list) == 2
     filtered = admin_client.get("/admin/plane_integration/guardverdict/?caller=someone-else")
     assert len(filtered.context["cl"].result_list) == 0
+
+
+def test_a_stale_callers_copy_of_the_task_does_not_fool_the_guard(plane, board_task):
+    task = board_task(stage="deploy", deploy_phase="deploying", repo="stageboard")
+    stale = Task.objects.get(pk=task.pk)  # loaded while the deploy was running
+    switchboard.update("admin:ops", post_deploy_enabled=False)  # no window: done is final
+    engine.finish_deploy(task, succeeded=True, caller="ci")
+    outcome = setters.set_issue_awaiting_deploy(stale, caller="stale-ci")
+    verdict = GuardVerdict.objects.get()
+    assert (verdict.verdict, verdict.db_stage) == ("CONVERGE_DONE", "done")
+    assert outcome.key == "done"
+    assert shown(plane, task) == "Done"
+
+
+def test_a_degraded_task_converges_to_blocked_not_done(plane, finished):
+    now = timezone.now()
+    MonitorWindow.objects.create(
+        task=finished, cycle=1, repo="stageboard", opened_at=now, closes_at=now,
+        state="closed", verdict="DEGRADED",
+    )  # fmt: skip
+    outcome = setters.set_issue_deploying(finished, caller="stale-ci")
+    assert (outcome.key, outcome.result) == ("blocked", Result.SENT)
+    assert shown(plane, finished) == "Blocked"
+
+
+def test_a_status_set_beside_the_truth_is_put_back_by_the_sync(plane, board_task):
+    from plane_integration.sync import sync_board
+
+    task = board_task(stage="done", repo="shop")  # not guarded: the stale call goes through
+    board.record_desired(task)
+    sync_board()
+    assert shown(plane, task) == "Done"
+    setters.set_issue_awaiting_deploy(task, caller="stale-ci")
+    assert shown(plane, task) == "Awaiting Deploy"
+    sync_board()
+    assert shown(plane, task) == "Done"
+
+
+def test_a_guarded_setter_never_raises(plane, finished, monkeypatch):
+    from django.db import OperationalError
+
+    def locked():
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("plane_integration.setters.switchboard.get", locked)
+    outcome = setters.set_issue_monitoring(finished, caller="stale-ci")
+    assert outcome.result is Result.FAILED and "database is locked" in outcome.why
