@@ -28,7 +28,9 @@ def signature_ok(body: bytes, secret: str, sent: str | None) -> bool:
     """Constant-time check of X-Plane-Signature against the raw body."""
     if not secret or not sent:
         return False
-    return hmac.compare_digest(signature(body, secret), sent.strip().lower())
+    # As bytes: compare_digest refuses non-ASCII text, and anyone can send such a header.
+    given = sent.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(signature(body, secret).encode(), given)
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,10 @@ def _require(payload: dict, *keys: str) -> None:
 def _parse_v1(payload: dict, body: bytes) -> Delivery:
     _require(payload, "event", "action", "data")
     event, data = payload["event"], payload["data"]
-    if not isinstance(event, str) or not isinstance(data, dict):
-        raise ShapeError("not a Plane webhook: event must be text and data an object")
+    if not isinstance(event, str) or not isinstance(payload["action"], str):
+        raise ShapeError("not a Plane webhook: event and action must be text")
+    if not isinstance(data, dict):
+        raise ShapeError("not a Plane webhook: data must be an object")
     action = ACTIONS.get(payload["action"], payload["action"])
     activity = payload.get("activity") or {}
     if not isinstance(activity, dict):

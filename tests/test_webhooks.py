@@ -222,7 +222,8 @@ def test_an_unauthentic_delivery_is_a_403_and_nothing_is_stored(hook, settings, 
         (b"\xff\xfe{}", "the body is not JSON"),
         (b"[1, 2, 3]", "the body is JSON but not an object"),
         (b'{"hello": "world"}', "not a Plane webhook: missing event, action, data"),
-        (b'{"event": "issue", "action": "updated", "data": []}', "data an object"),
+        (b'{"event": "issue", "action": "updated", "data": []}', "data must be an object"),
+        (b'{"event": "issue", "action": ["updated"], "data": {}}', "action must be text"),
         (b'{"version": 2, "event_id": "", "event": "workitem.updated", "data": {}}', "v2"),
     ],
 )
@@ -244,13 +245,22 @@ def test_an_oversize_body_is_a_413_and_nothing_is_stored(hook, settings):
     assert WebhookDelivery.objects.count() == 0
 
 
+def test_a_non_ascii_signature_is_a_403_not_a_crash(hook):
+    answer = send(hook, raw=b'{"event": "issue"}', sig="\u00e9" * 64)
+    assert answer.status_code == 403
+    assert WebhookDelivery.objects.count() == 0
+
+
 def test_only_post_is_accepted(hook):
     assert requests.get(hook, timeout=10).status_code == 405
 
 
 def test_the_exact_path_needs_its_trailing_slash(live_server):
     # Plane is registered with the slash; without it Django would redirect and lose the body.
-    answer = requests.post(f"{live_server.url}/webhooks/plane", data=b"{}", timeout=10)
+    project, ids = pipeline_project()
+    answer = send(
+        f"{live_server.url}/webhooks/plane", issue_update(project, ids["To Analyse"])
+    )  # a valid, signed delivery: only the path is wrong
     assert answer.status_code != 202
     assert WebhookDelivery.objects.count() == 0
 
