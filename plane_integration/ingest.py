@@ -67,10 +67,18 @@ def process_delivery(pk: int) -> str:
     2. decide which human control it is and apply it through the stage engine;
     3. record processed or ignored, with the reason.
 
-    A failure rolls all of that back, records failed with the reason, and raises, so the
-    q cluster tries again (up to Q_MAX_ATTEMPTS); an operator can re-process it too.
+    Before the transaction, Plane is asked for the project's states if the delivery names
+    one the cache does not know: the rate budget's record of that call, and any
+    Retry-After, must commit whatever happens next, and no row lock (nor SQLite's write
+    lock) may wait on the network.
+
+    A failure rolls the transaction back, records failed with the reason, and raises, so
+    the q cluster tries again (up to Q_MAX_ATTEMPTS); an operator can re-process it too.
     """
     try:
+        pending = WebhookDelivery.objects.filter(pk=pk).first()
+        if pending is not None and pending.state in (State.PENDING, State.FAILED):
+            learn_states(parse(pending.body.encode()))
         with transaction.atomic():
             row = WebhookDelivery.objects.select_for_update().get(pk=pk)
             if row.state not in (State.PENDING, State.FAILED):
@@ -120,7 +128,7 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     if task and delivery.is_state_change and delivery.new_state_id:
         board.record_seen(task, delivery.new_state_id)
 
-    states = _states_knowing(project, delivery.new_state_id)
+    states = cached_states(project)
     to_analyse = statuses.resolve("to_analyse", states, project.status_names).state_id
     control, why = human_control(
         delivery, to_analyse_state_id=to_analyse, new_state_group=_group(delivery, states)
@@ -146,19 +154,20 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     return State.IGNORED, why
 
 
-def _states_knowing(project: PlaneProject, state_id: str | None) -> list[statuses.State]:
-    """The project's states, read again once if they do not know `state_id` yet."""
-    states = cached_states(project)
-    if state_id is None or any(s.id == state_id for s in states):
-        return states
+def learn_states(delivery: Delivery) -> None:
+    """Read the project's states again once if they do not know the delivery's state."""
+    if not (delivery.is_work_item and delivery.new_state_id):
+        return
+    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
+    if project is None or any(s.id == delivery.new_state_id for s in cached_states(project)):
+        return
     client = PlaneClient.from_settings()
     if client is None:
-        return states
+        return
     result = refresh_states(project, client)
     if not result.ok:
         # Without the states a control cannot be told from drift: fail, to be retried.
         raise RuntimeError(f"cannot read the states of {project}: {result.error}")
-    return cached_states(project)
 
 
 def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:

@@ -414,6 +414,20 @@ def test_a_processing_failure_is_kept_with_its_reason_and_can_be_processed_again
     assert Task.objects.count() == 1
 
 
+def test_plane_calls_made_for_a_failing_delivery_still_count_in_the_budget(hook, plane):
+    from plane_integration.models import PlaneRateBudget
+
+    project, ids = pipeline_project()
+    send(hook, issue_update(project, str(uuid.uuid4())))  # a state the cache does not know
+    plane.fail_for(10, status=500)
+    run_queued_tasks()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == "failed" and "cannot read the states" in delivery.reason
+    sent = len(plane.requests)
+    assert sent >= 1
+    assert len(PlaneRateBudget.objects.get().sent_at) == sent  # none lost to the rollback
+
+
 def test_the_stand_ins_webhooks_drive_the_service(hook, plane):
     """A human moves a work item to To Analyse in (stand-in) Plane: the task starts."""
     project_id = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
