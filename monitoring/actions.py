@@ -17,10 +17,12 @@ from django.utils.html import escape
 from monitoring.classifier import Verdict
 from monitoring.models import MonitoredRepo, MonitorWindow
 from plane_integration.comments import post_comment
+from plane_integration.setters import Result
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_KEPT = 2000  # characters of a hook's output kept with the window
+HOOK_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 Action = MonitorWindow.Action
 ActionState = MonitorWindow.ActionState
@@ -37,9 +39,15 @@ def run_action(window_id: int) -> str:
     comment = post_comment(
         window.task, comment_html(window), caller="monitor", reason=window.verdict
     )
-    ok, result, output = True, f"alerted (comment {comment.result})", ""
+    # An alert nobody saw is not done: a failed comment fails an alert-only action.
+    alerted = comment.result is not Result.FAILED
+    ok = alerted or window.action == Action.ROLLBACK
+    result = f"alerted (comment {comment.result})" if alerted else f"comment failed: {comment.why}"
+    output = ""
     if window.action == Action.ROLLBACK:
         ok, result, output = roll_back(window)
+        if not alerted:
+            result = f"{result}; comment failed: {comment.why}"
     MonitorWindow.objects.filter(pk=window_id).update(
         action_state=ActionState.DONE if ok else ActionState.FAILED,
         action_finished_at=timezone.now(),
@@ -91,8 +99,9 @@ def roll_back(window: MonitorWindow) -> tuple[bool, str, str]:
     if repo is None or not repo.has_rollback:
         return False, "no rollback hook configured", ""
     if repo.rollback_command:
+        # Only what a hook needs: never Stageboard's own secrets (keys, database URL).
         env = {
-            **os.environ,
+            **{k: os.environ[k] for k in HOOK_ENVIRONMENT if k in os.environ},
             "STAGEBOARD_REPO": window.repo,
             "STAGEBOARD_WORK_ITEM": str(window.task.work_item_id),
             "STAGEBOARD_VERDICT_REASON": window.verdict_reason,

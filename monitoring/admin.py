@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
@@ -15,6 +16,12 @@ class MonitoredRepoAdmin(admin.ModelAdmin):
     list_display = ("name", "health_url", "error_rate_url", "alert_only", "watched", "updated_at")
     list_filter = ("alert_only",)
     search_fields = ("name",)
+    HOOK_FIELDS = ("rollback_command", "rollback_url", "rollback_timeout")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_readonly_fields(self, request, obj=None):
+        # The hook runs as the q cluster on DEGRADED: only a superuser may say what it runs.
+        return () if request.user.is_superuser else self.HOOK_FIELDS
 
     @admin.display(boolean=True, description="Watched now")
     def watched(self, repo):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.cache import cache
 
@@ -38,6 +39,14 @@ class PlaneResult:
     @property
     def rate_limited(self) -> bool:
         return self.retry_after is not None
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether the connection failed before any of the request was sent."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
 
 
 def _message(response: requests.Response) -> str:
@@ -219,9 +228,12 @@ class PlaneClient:
                     method, url, json=json, params=params, timeout=self.timeout
                 )
             except requests.ConnectionError as exc:
-                # A refused or failed connection never reached Plane: safe to resend.
                 result = PlaneResult(ok=False, error=f"cannot reach Plane: {exc}")
-                continue
+                # A connection that was never made is safe to retry; one that broke after
+                # the request left may have reached Plane, so only an idempotent call is.
+                if idempotent or _never_connected(exc):
+                    continue
+                return result
             except requests.Timeout as exc:
                 result = PlaneResult(ok=False, error=f"Plane did not answer in time: {exc}")
                 if idempotent:

@@ -488,3 +488,48 @@ def test_the_task_page_shows_its_board_status_and_window(deployed, admin_client)
     board = sections["BoardStatusInline"].formset.forms
     assert [form.instance.desired_key for form in board] == ["monitoring"]
     assert len(sections["StageChangeInline"].formset.forms) == task.history.count() > 0
+
+
+def test_an_alert_whose_comment_failed_is_not_recorded_as_done(deployed, monitor, tick, plane):
+    task, window = deployed(script=[500, 500, 500], repo="stageboard")  # alert only
+    plane.fail_for(30, status=503)
+    tick(3)
+    window.refresh_from_db()
+    assert (window.action, window.action_state) == ("alert_only", "failed")
+    assert window.action_result.startswith("comment failed: Plane answered 503")
+
+
+def test_the_rollback_hook_gets_none_of_stageboards_secrets(deployed, monitor, tick, tmp_path):
+    seen = tmp_path / "env.txt"
+    dump = [
+        sys.executable,
+        "-c",
+        f"import os; open({str(seen)!r}, 'w').write(repr(sorted(os.environ)))",
+    ]
+    os_env = {"DJANGO_SECRET_KEY": "s3cret", "PLANE_API_KEY": "plane_api_x"}
+    import os
+
+    for name, value in os_env.items():
+        os.environ[name] = value
+    try:
+        deployed(script=[500, 500, 500], rollback_command=dump)
+        tick(3)
+    finally:
+        for name in os_env:
+            os.environ.pop(name)
+    names = seen.read_text()
+    assert "STAGEBOARD_REPO" in names and "PATH" in names
+    assert "DJANGO_SECRET_KEY" not in names and "PLANE_API_KEY" not in names
+
+
+def test_only_a_superuser_may_change_what_the_rollback_hook_runs(client, monitor):
+    from tests.conftest import make_user
+
+    repo = MonitoredRepo.objects.create(name="shop", rollback_command=["./rollback"])
+    staff = make_user("ops", "monitoring.change_monitoredrepo", "monitoring.view_monitoredrepo")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    page = client.get(f"/admin/monitoring/monitoredrepo/{repo.pk}/change/")
+    form = page.context["adminform"].form
+    assert "rollback_command" not in form.fields and "health_url" in form.fields

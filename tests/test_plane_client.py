@@ -193,3 +193,20 @@ def test_the_configured_client_is_reused_until_the_settings_change(plane, settin
     assert changed is not first and changed.timeout[1] == 7.0
     settings.PLANE_API_URL = ""
     assert PlaneClient.from_settings() is None
+
+
+def test_a_comment_is_resent_only_when_the_connection_was_never_made():
+    import requests
+
+    from plane_integration.client import _never_connected
+
+    try:
+        requests.get("http://127.0.0.1:9/", timeout=1)
+    except requests.ConnectionError as refused:
+        assert _never_connected(refused)
+    broken = requests.ConnectionError("Connection aborted.", RemoteDisconnectedStandIn())
+    assert not _never_connected(broken)
+
+
+class RemoteDisconnectedStandIn(Exception):
+    """What a connection that broke after the request was sent looks like to requests."""
