@@ -82,7 +82,10 @@ class TaskAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return ("work_item_id", "project_id", *self.readonly_fields)
 
-    @admin.action(description="Approve the deploy of the selected tasks", permissions=["change"])
+    def has_approve_permission(self, request):
+        return request.user.has_perm("pipeline.approve_deploy")
+
+    @admin.action(description="Approve the deploy of the selected tasks", permissions=["approve"])
     def approve_deploy(self, request, queryset):
         approved = 0
         for task in queryset:

@@ -44,6 +44,7 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        permissions = [("approve_deploy", "Can approve a task's deploy")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(stage__in=[s.value for s in Stage]), name="task_stage_known"

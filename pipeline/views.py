@@ -38,7 +38,9 @@ class Conflict(APIException):
 
 
 class TaskPermission(BasePermission):
-    """Reading needs pipeline.view_task, creating add_task, driving a task change_task."""
+    """Reading needs pipeline.view_task, creating add_task, driving a task change_task;
+    approving a deploy needs approve_deploy, so a pipeline's own token cannot approve
+    the deploy it asked for."""
 
     message = "Your account may not do this: ask an operator for the pipeline permissions."
 
@@ -46,10 +48,14 @@ class TaskPermission(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         if request.method in SAFE_METHODS:
-            needed = "view"
+            needed = "view_task"
+        elif view.action == "create":
+            needed = "add_task"
+        elif view.kwargs.get("deploy_action") == "approve":
+            needed = "approve_deploy"
         else:
-            needed = "add" if view.action == "create" else "change"
-        return request.user.has_perm(f"pipeline.{needed}_task")
+            needed = "change_task"
+        return request.user.has_perm(f"pipeline.{needed}")
 
 
 def api_caller(request) -> str:

@@ -234,10 +234,15 @@ def test_json_that_is_not_an_object_is_a_400(api, make_task):
 # --- deploy phases -----------------------------------------------------------------------
 
 
-def test_a_deploy_goes_through_the_api_from_request_to_done(api, make_task, django_user_model):
+def test_a_deploy_goes_through_the_api_from_request_to_done(api, make_task, client):
     task = make_task(stage="deploy")
-    steps = ["request-approval", "approve", "start", "succeed"]
-    answers = [post(api, task_url(task, f"deploy/{step}/"), {"reason": step}) for step in steps]
+    operator = Token.objects.create(
+        user=make_user("ops", "pipeline.view_task", "pipeline.approve_deploy")
+    )
+    as_operator = {"HTTP_AUTHORIZATION": f"Token {operator.key}"}
+    answers = [post(api, task_url(task, "deploy/request-approval/"), {"reason": "ready"})]
+    answers.append(post(client, task_url(task, "deploy/approve/"), {}, **as_operator))
+    answers += [post(api, task_url(task, f"deploy/{step}/")) for step in ("start", "succeed")]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert [(a.json()["stage"], a.json()["deploy_phase"]) for a in answers] == [
         ("deploy", "awaiting_approval"),
@@ -245,7 +250,14 @@ def test_a_deploy_goes_through_the_api_from_request_to_done(api, make_task, djan
         ("deploy", "deploying"),
         ("done", "succeeded"),
     ]
-    assert answers[1].json()["deploy_approved_by"] == "api:ci"
+    assert answers[1].json()["deploy_approved_by"] == "api:ops"
+
+
+def test_the_pipelines_own_token_cannot_approve_its_deploy(api, make_task):
+    task = make_task(stage="deploy", deploy_phase="awaiting_approval")
+    response = post(api, task_url(task, "deploy/approve/"))
+    assert response.status_code == 403
+    assert Task.objects.get(pk=task.pk).deploy_approved_at is None
 
 
 def test_a_failed_deploy_returns_to_development(api, make_task):
@@ -260,7 +272,7 @@ def test_a_failed_deploy_returns_to_development(api, make_task):
     "stage,phase,step",
     [
         ("development", "", "request-approval"),
-        ("deploy", "", "approve"),
+        ("deploy", "", "start"),
         ("deploy", "awaiting_approval", "start"),
         ("deploy", "awaiting_approval", "succeed"),
         ("code_review", "", "fail"),
