@@ -9,7 +9,8 @@ A run, in order:
    done; else record the probes and counts, judge, and either schedule the next tick or
    claim the verdict with a conditional UPDATE (only the run whose UPDATE changed the row
    acts) and queue its action in the same transaction;
-5. while windows stay active and the run has time left, sleep until the next is due.
+5. while windows stay active and the run has time left, sleep until the next is due
+   (at once, when a pass left due windows for the next).
 """
 
 import logging
@@ -39,6 +40,9 @@ State = MonitorWindow.State
 Action = MonitorWindow.Action
 ActionState = MonitorWindow.ActionState
 PROBE_THREADS = 64
+# A pass probes at most what its threads finish in this long even if every endpoint hangs
+# until the timeout; the run's loop takes the rest in further passes.
+PASS_SECONDS = 30
 STALE_PENDING = timedelta(minutes=5)
 
 
@@ -71,11 +75,15 @@ def seconds_to_next_tick() -> float | None:
 def tick_due(config: MonitorConfig) -> dict:
     now = timezone.now()
     token = uuid.uuid4().hex
-    lease = now + timedelta(seconds=3 * config.probe_timeout + 30)
+    # Health probe and error-rate read, one after the other, each up to the timeout.
+    per_window = 2 * config.probe_timeout
+    per_pass = PROBE_THREADS * max(1, int(PASS_SECONDS // per_window))
+    lease = now + timedelta(seconds=PASS_SECONDS + per_window + 30)
     due = Q(state=State.ACTIVE, next_tick_at__lte=now) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
-    ids = list(MonitorWindow.objects.filter(due).values_list("pk", flat=True)[:5000])
+    oldest_first = MonitorWindow.objects.filter(due).order_by("next_tick_at")
+    ids = list(oldest_first.values_list("pk", flat=True)[:per_pass])
     MonitorWindow.objects.filter(due, pk__in=ids).update(claimed_until=lease, claim_token=token)
     windows = list(MonitorWindow.objects.filter(claim_token=token, state=State.ACTIVE))
     if not windows:

@@ -533,3 +533,21 @@ def test_only_a_superuser_may_change_what_the_rollback_hook_runs(client, monitor
     page = client.get(f"/admin/monitoring/monitoredrepo/{repo.pk}/change/")
     form = page.context["adminform"].form
     assert "rollback_command" not in form.fields and "health_url" in form.fields
+
+
+def test_a_pass_claims_no_more_than_its_threads_can_probe_if_every_endpoint_hangs(
+    deployed, monkeypatch, settings
+):
+    from monitoring import ticks
+
+    task, first = deployed(then=200)
+    for _ in range(4):
+        deployed(then=200)
+    switchboard.update("admin:ops", post_deploy_tick_seconds=600)
+    monkeypatch.setattr(ticks, "PROBE_THREADS", 2)
+    monkeypatch.setattr(ticks, "PASS_SECONDS", 2 * current().probe_timeout)  # one round
+    MonitorWindow.objects.update(next_tick_at=timezone.now())
+    assert tick_due(current())["ticked"] == 2
+    assert tick_due(current())["ticked"] == 2
+    assert tick_due(current())["ticked"] == 1  # each window once, the oldest due first
+    assert tick_due(current())["ticked"] == 0

@@ -4,7 +4,8 @@
 Opens N active windows (a fresh SQLite file, or PostgreSQL with --database-url) whose
 repo's health endpoint, on loopback, answers after a simulated 100 ms, then times one
 tick pass over all of them (claim, probe in parallel, record, judge). Repeats a few times
-and reports the windows one 60 s interval could hold at that rate.
+and reports the windows one 60 s interval could hold at that rate. A pass claims at most
+what its threads could probe if every endpoint hung; the timing covers all passes.
 
     .venv/bin/python tests/benchmarks/monitor_capacity.py [--windows 1000] [--latency 0.1]
         [--rounds 3] [--database-url URL]
@@ -93,9 +94,11 @@ def main() -> int:
     for _ in range(args.rounds):
         MonitorWindow.objects.update(next_tick_at=timezone.now())
         started = time.perf_counter()
-        report = tick_due(config)
+        ticked, passes = 0, 0
+        while ticked < args.windows:  # as a run does: pass after pass while windows are due
+            ticked += tick_due(config)["ticked"]
+            passes += 1
         timings.append(time.perf_counter() - started)
-        assert report["ticked"] == args.windows, report
     server.shutdown()
     best, worst = min(timings), max(timings)
     probes = Probe.objects.count()
@@ -103,7 +106,7 @@ def main() -> int:
     latency = f"{1000 * args.latency:.0f} ms"
     print(f"{args.windows} windows, health endpoint answering in {latency}, {database}")
     print(
-        f"| one tick over all windows | {best:.2f} s best, {worst:.2f} s worst of {args.rounds} |"
+        f"| one tick over all windows, {passes} passes | {best:.2f} s best, {worst:.2f} s worst |"
     )
     print(f"| windows a 60 s interval holds at that rate | {int(args.windows * 60 / worst)} |")
     print(f"| probes recorded | {probes} (expected {args.windows * args.rounds}) |")
