@@ -5,6 +5,7 @@ Never-raise, like the setters: the outcome says sent, skipped or failed with why
 
 import logging
 
+from pipeline.logs import log_event
 from pipeline.models import Task
 from plane_integration.client import PlaneClient
 from plane_integration.models import PlaneProject
@@ -28,7 +29,7 @@ def post_comment(task: Task, html: str, *, caller: str, reason: str = "") -> Set
         "reason": reason,
         "why": outcome.why,
     }
-    logger.log(level, " ".join(f"{k}={v!r}" for k, v in fields.items()), extra=fields)
+    log_event(logger, level, fields)
     return outcome
 
 

@@ -124,7 +124,7 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
     if project is None:
         return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
-    task = Task.objects.filter(work_item_id=_uuid_or_none(delivery.work_item_id)).first()
+    task = Task.objects.for_work_item(delivery.work_item_id)
     if task and delivery.is_state_change and delivery.new_state_id:
         board.record_seen(task, delivery.new_state_id)
 

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from monitoring.windows import window_active
 from pipeline import switchboard
+from pipeline.logs import log_event
 from pipeline.models import Task
 from pipeline.stages import Stage
 from plane_integration import board, guard, statuses
@@ -189,7 +190,7 @@ def _record_verdict(work_item, task, key, caller, reason, decision, active) -> N
         "verdict": str(decision.verdict),
         "reason": f"{decision.reason}; caller's reason: {reason or 'none given'}",
     }
-    logger.info(" ".join(f"{k}={v!r}" for k, v in fields.items()), extra=fields)
+    log_event(logger, logging.INFO, fields)
     try:
         GuardVerdict.objects.create(
             work_item_id=work_item[:100],
@@ -278,11 +279,4 @@ def _log(work_item: str, caller: str, reason: str, outcome: SetOutcome) -> None:
         level = logging.ERROR
     elif outcome.result is Result.FAILED and not (outcome.retry_after and outcome.status is None):
         level = logging.WARNING
-    logger.log(
-        level,
-        " ".join(
-            f"{name}={value!r}" if name in ("reason", "why") else f"{name}={value}"
-            for name, value in fields.items()
-        ),
-        extra=fields,
-    )
+    log_event(logger, level, fields)
