@@ -29,17 +29,21 @@ class RateBudget:
         self.limit = limit
         self.window = window + min(1.0, window / 20)
 
-    def acquire(self) -> float:
-        """Take a slot for one request now and return 0, or return the seconds to wait."""
+    def acquire(self, reserve: int = 0) -> float:
+        """Take a slot for one request now and return 0, or return the seconds to wait.
+
+        With `reserve`, take a slot only while that many stay free for other callers.
+        """
         with transaction.atomic():
             row = self._locked_row()
             now = time.time()
             if row.blocked_until > now:
                 return row.blocked_until - now
             recent = [t for t in row.sent_at if t > now - self.window]
-            if len(recent) >= self.limit:
+            limit = max(1, self.limit - reserve)
+            if len(recent) >= limit:
                 # The slot frees when the oldest request that fills the budget leaves the window.
-                return recent[-self.limit] + self.window - now
+                return recent[-limit] + self.window - now
             row.sent_at = [*recent, now]
             row.save(update_fields=["sent_at"])
             return 0.0

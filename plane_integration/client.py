@@ -74,6 +74,7 @@ class PlaneClient:
         read_timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.5,
+        reserve: int = 0,
     ):
         if path_form not in ("auto", *PATH_FORMS):
             raise ValueError(f"path_form must be auto, work-items or issues, not {path_form!r}")
@@ -81,6 +82,10 @@ class PlaneClient:
         self.api_key = api_key
         self.path_form = path_form
         self.budget = RateBudget(api_key, limit=rate_limit, window=rate_window)
+        # Slots of the budget this client leaves to others (the reconciler leaves the sync
+        # half of every window, so a sweep never delays a status change).
+        self.reserve = reserve
+        self.sent = 0  # requests this client sent (each retry is one), for callers' counts
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
         self.backoff = backoff
@@ -89,11 +94,12 @@ class PlaneClient:
         self.session.headers.update({"X-API-Key": api_key, "Accept": "application/json"})
 
     @classmethod
-    def from_settings(cls) -> "PlaneClient | None":
+    def from_settings(cls, *, reserve: int = 0) -> "PlaneClient | None":
         """The client for the configured Plane, or None when Plane is not configured.
 
         One client per thread and configuration, so its session's connections are reused
         across calls; settings are read on every call, so a change takes effect at once.
+        `reserve` is how many slots of each rate window this client leaves to others.
         """
         if not (settings.PLANE_API_URL and settings.PLANE_API_KEY):
             return None
@@ -107,11 +113,13 @@ class PlaneClient:
             "read_timeout": settings.PLANE_READ_TIMEOUT,
             "retries": settings.PLANE_RETRIES,
             "backoff": settings.PLANE_RETRY_BACKOFF,
+            "reserve": reserve,
         }
         key = tuple(options.values())
         clients = _per_thread.__dict__.setdefault("clients", {})
         if key not in clients:
-            clients.clear()  # the configuration changed: the old client is of no more use
+            if len(clients) >= 4:  # the configuration changed: old clients are of no more use
+                clients.clear()
             clients[key] = cls(**options)
         return clients[key]
 
@@ -135,6 +143,20 @@ class PlaneClient:
     ) -> PlaneResult:
         path = self._items_path(workspace, project_id)
         return self._collect(path, {"fields": ",".join(fields)})
+
+    def work_items_page(
+        self,
+        workspace: str,
+        project_id: str,
+        *,
+        fields: tuple[str, ...],
+        order_by: str,
+        cursor: str | None = None,
+    ) -> PlaneResult:
+        """One page of the work items list: `data` is Plane's page object (`results`,
+        `next_cursor`, `next_page_results`), for callers that stop or resume mid-list."""
+        path = self._items_path(workspace, project_id)
+        return self._page(path, {"fields": ",".join(fields), "order_by": order_by}, cursor)
 
     def add_comment(
         self, workspace: str, project_id: str, work_item_id: str, html: str
@@ -186,15 +208,17 @@ class PlaneClient:
             items.extend(page.data.get("results", []))
         return PlaneResult(ok=True, status=200, data=items)
 
+    def _page(self, path: str, params: dict, cursor: str | None) -> PlaneResult:
+        query = {**params, "per_page": self.page_size, **({"cursor": cursor} if cursor else {})}
+        page = self._request("GET", path, params=query)
+        if page.ok and not isinstance(page.data, dict):
+            return PlaneResult(False, page.status, error="Plane sent a page that is not an object")
+        return page
+
     def _pages(self, path: str, params: dict) -> Iterator[PlaneResult]:
         cursor = None
         while True:
-            query = {**params, "per_page": self.page_size, **({"cursor": cursor} if cursor else {})}
-            page = self._request("GET", path, params=query)
-            if page.ok and not isinstance(page.data, dict):
-                page = PlaneResult(
-                    False, page.status, error="Plane sent a page that is not an object"
-                )
+            page = self._page(path, params, cursor)
             yield page
             if not page.ok or not page.data.get("next_page_results"):
                 return
@@ -216,13 +240,14 @@ class PlaneClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))
-            wait = self.budget.acquire()
+            wait = self.budget.acquire(reserve=self.reserve)
             if wait:
                 return PlaneResult(
                     ok=False,
                     error=f"rate budget spent: next slot in {wait:.1f} s",
                     retry_after=wait,
                 )
+            self.sent += 1
             try:
                 response = self.session.request(
                     method, url, json=json, params=params, timeout=self.timeout

@@ -421,6 +421,7 @@ class PlaneStandIn:
                 "completed_at": now if self._states[state_id]["group"] == "completed" else None,
                 "created_by": self.bot_user_id,
                 "updated_by": None,
+                "archived_at": None,
             }
             self._comments[work_item_id] = []
         return work_item_id
@@ -449,6 +450,19 @@ class PlaneStandIn:
         with self._lock:
             del self._items[work_item_id]
             self._comments.pop(work_item_id, None)
+
+    def archive_work_item(self, work_item_id: str) -> None:
+        """Archive an item as Plane does: gone from the list and from GET (404), yet a PATCH
+        of it still succeeds. No webhook, like a deletion."""
+        with self._lock:
+            self._items[work_item_id]["archived_at"] = _now_iso()
+
+    def touch_work_item(self, work_item_id: str, updated_at: datetime) -> None:
+        """Set when the item last changed (tests age items to model a quiet board)."""
+        with self._lock:
+            self._items[work_item_id]["updated_at"] = updated_at.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
 
     def comments(self, work_item_id: str) -> list[dict]:
         with self._lock:
@@ -618,7 +632,7 @@ class PlaneStandIn:
             "sequence_id": item["sequence_id"],
             "sort_order": item["sort_order"],
             "completed_at": item["completed_at"],
-            "archived_at": None,
+            "archived_at": item["archived_at"],
             "is_draft": False,
             "external_source": None,
             "external_id": None,
@@ -769,11 +783,13 @@ class PlaneStandIn:
                     items = [
                         self._api_item(i)
                         for i in self._items.values()
-                        if i["project"] == project["id"]
+                        if i["project"] == project["id"] and not i["archived_at"]
                     ]
-                    return _json(200, self._paginate(items, query))
+                    return _json(200, self._paginate(_ordered(items, query), query))
                 item = self._api_work_item(project, params["item"])
                 if name == "item" and method == "GET":
+                    if item["archived_at"]:  # Plane answers 404 for an archived item's GET
+                        raise _Refusal(404, {"error": "Work item not found"})
                     return _json(200, _only_fields(self._api_item(item), query))
                 if name == "item":
                     return self._patch(item, body)
@@ -982,6 +998,24 @@ class PlaneStandIn:
             # Any HTTP answer counts as delivered for Plane, 4xx and 5xx included.
             error.close()
             return error.code
+
+
+def _ordered(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """Plane's `order_by=field` or `-field` (descending); creation order by default."""
+    order_by = query.get("order_by", "").strip()
+    field = order_by.lstrip("-")
+    if not field or not rows:
+        return rows
+    if field not in rows[0]:
+        raise _Refusal(400, {"error": f"Cannot order by {field!r}"})
+
+    # Like a database ORDER BY: ties keep no promised order, so the id breaks them here.
+    def key(row: dict[str, Any]) -> tuple:
+        value = row[field]
+        return (value is None, "" if value is None else value, row["id"])
+
+    ordered = sorted(rows, key=key)
+    return ordered[::-1] if order_by.startswith("-") else ordered
 
 
 def _only_fields(row: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:

@@ -284,6 +284,41 @@ def test_the_list_returns_only_the_requested_fields_in_created_order(world):
     assert set(only_state.json()["results"][0]) == {"id", "state"}
 
 
+def test_the_list_orders_by_updated_at_newest_first_across_pages(world):
+    from datetime import UTC, datetime, timedelta
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for n, item in enumerate(world.items):
+        world.plane.touch_work_item(item, base + timedelta(minutes=n))
+    url = world.project_url("work-items")
+    params = {"fields": "id,updated_at", "order_by": "-updated_at", "per_page": 2}
+
+    first = world.http.get(url, params=params).json()
+    second = world.http.get(url, params={**params, "cursor": first["next_cursor"]}).json()
+
+    ids = [r["id"] for r in first["results"] + second["results"]]
+    assert ids == list(reversed(world.items))[:4]
+    assert first["results"][0]["updated_at"] == "2026-01-01T00:0%d:00.000000Z" % (
+        len(world.items) - 1
+    )
+    unknown = world.http.get(url, params={"order_by": "nonsense"})
+    assert unknown.status_code == 400
+
+
+def test_an_archived_item_leaves_the_list_and_get_but_takes_a_patch(world):
+    item = world.items[0]
+    world.plane.archive_work_item(item)
+
+    listed = world.http.get(world.project_url("work-items")).json()["results"]
+    got = world.http.get(world.project_url("work-items", item))
+    done = world.plane.state_id(world.project_id, "Done")
+    patched = world.http.patch(world.project_url("work-items", item), json={"state": done})
+
+    assert item not in [r["id"] for r in listed]
+    assert got.status_code == 404
+    assert patched.status_code == 200 and world.plane.work_item(item)["state"] == done
+
+
 def test_a_work_item_is_found_by_its_readable_id(world):
     base = f"{world.plane.url}/api/v1/workspaces/ws/work-items"
 
