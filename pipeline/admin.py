@@ -107,7 +107,8 @@ class SwitchboardAdmin(admin.ModelAdmin):
 
     fieldsets = [
         ("Deploy status guard", {"fields": Switchboard.FIELDS[:2]}),
-        ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:]}),
+        ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:9]}),
+        ("Reconciler", {"fields": ["reconcile_enabled"]}),
     ]
 
     def has_add_permission(self, request):

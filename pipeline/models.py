@@ -132,6 +132,11 @@ class Switchboard(models.Model):
     post_deploy_min_samples = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(100000)]
     )
+    reconcile_enabled = models.BooleanField(
+        default=True,
+        help_text="Kill-switch: off, scheduled reconciler sweeps do nothing "
+        "(`manage.py reconcile` still runs when asked)",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     FIELDS = (
@@ -144,6 +149,7 @@ class Switchboard(models.Model):
         "post_deploy_fail_threshold",
         "post_deploy_error_ratio",
         "post_deploy_min_samples",
+        "reconcile_enabled",
     )
 
     class Meta:

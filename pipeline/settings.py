@@ -252,6 +252,17 @@ ORCH_POST_DEPLOY_ERROR_RATIO = env_float("ORCH_POST_DEPLOY_ERROR_RATIO", 0.1)
 ORCH_POST_DEPLOY_MIN_SAMPLES = env_int("ORCH_POST_DEPLOY_MIN_SAMPLES", 5, minimum=1)
 ORCH_POST_DEPLOY_PROBE_TIMEOUT = env_float("ORCH_POST_DEPLOY_PROBE_TIMEOUT", 5.0, minimum=0.1)
 
+# --- Reconciler ---------------------------------------------------------------------------
+# Seeds the switchboard's kill-switch for scheduled sweeps, like the ORCH_ flags above.
+ORCH_RECONCILE_ENABLED = env_bool("ORCH_RECONCILE_ENABLED", True)
+# Minutes between incremental sweeps (newest changes only) and between full sweeps (every
+# page, and work items that have gone). `manage.py setup_schedules` writes them.
+RECONCILE_INTERVAL_MINUTES = env_int("RECONCILE_INTERVAL_MINUTES", 5, minimum=1)
+RECONCILE_FULL_MINUTES = env_int("RECONCILE_FULL_MINUTES", 60, minimum=1)
+# An incremental sweep reads back to where the last complete sweep began, less this margin
+# (Plane's clock and ours may differ; a change in flight while that sweep read may be late).
+RECONCILE_SAFETY_MARGIN_SECONDS = env_int("RECONCILE_SAFETY_MARGIN_SECONDS", 120, minimum=0)
+
 # --- Auth, i18n, static ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

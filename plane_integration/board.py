@@ -52,7 +52,8 @@ def record_desired(task: Task) -> BoardStatus:
         board.desired_key = key
         board.desired_version += 1
         board.desired_at = now
-        board.next_attempt_at = now
+        # A work item that has gone (deleted or archived) is sent nothing more.
+        board.next_attempt_at = now if board.gone_at is None else None
         board.attempts = 0
         # Only the desire: what Plane shows and who holds the row are the sync's to write.
         board.save(
@@ -64,7 +65,8 @@ def record_desired(task: Task) -> BoardStatus:
                 "attempts",
             ]
         )
-        transaction.on_commit(request_sync)
+        if board.gone_at is None:
+            transaction.on_commit(request_sync)
     return board
 
 
@@ -94,9 +96,45 @@ def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
     )
 
 
-def record_seen(task: Task, state_id: str) -> None:
-    """Plane reported the work item in `state_id` (a webhook): what it shows now."""
-    BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key="")
+def record_seen(task: Task, state_id: str, key: str) -> None:
+    """Plane reported the work item in `state_id`, which shows `key` ("" when it shows no
+    key of ours): what the board shows now, from a webhook or a reconciler sweep."""
+    BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key=key)
+
+
+def mark_drifted(board: BoardStatus, state_id: str, key: str) -> bool:
+    """The board shows `state_id` instead of the desired status: record what it shows and
+    make the row due, so the ordinary sync (and its guard) puts the truth back.
+
+    Conditional on the row being as `board` was read: nothing pending, same versions. A
+    row that changed meanwhile (a new desire, a send) is the sync's already; returns False.
+    """
+    updated = BoardStatus.objects.filter(
+        pk=board.pk,
+        next_attempt_at__isnull=True,
+        desired_version=board.desired_version,
+        synced_version=board.synced_version,
+        gone_at__isnull=True,
+    ).update(shown_state_id=state_id, shown_key=key, next_attempt_at=timezone.now(), attempts=0)
+    if updated:
+        transaction.on_commit(request_sync)
+    return bool(updated)
+
+
+def mark_gone(task: Task) -> None:
+    """Plane answers 404 for the work item (deleted or archived): stop sending to it."""
+    BoardStatus.objects.filter(task=task, gone_at__isnull=True).update(
+        gone_at=timezone.now(), next_attempt_at=None, claimed_until=None
+    )
+
+
+def mark_listed_again(board: BoardStatus) -> None:
+    """A work item marked gone is in Plane's list again (restored): send to it again."""
+    updated = BoardStatus.objects.filter(pk=board.pk, gone_at__isnull=False).update(
+        gone_at=None, next_attempt_at=timezone.now(), attempts=0
+    )
+    if updated:
+        transaction.on_commit(request_sync)
 
 
 def shown_state_id(task: Task) -> str | None:

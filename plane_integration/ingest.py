@@ -9,10 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from pipeline import engine
 from pipeline.models import Task
-from pipeline.stages import TERMINAL_STAGES, Stage
-from plane_integration import board, statuses
+from plane_integration import board, control_actions, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
@@ -125,32 +123,27 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     if project is None:
         return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
     task = Task.objects.for_work_item(delivery.work_item_id)
-    if task and delivery.is_state_change and delivery.new_state_id:
-        board.record_seen(task, delivery.new_state_id)
-
     states = cached_states(project)
-    to_analyse = statuses.resolve("to_analyse", states, project.status_names).state_id
+    resolved = statuses.resolution_map(states, project.status_names)
+    if task and delivery.is_state_change and delivery.new_state_id:
+        prefer = getattr(getattr(task, "board", None), "desired_key", "")
+        shown = statuses.key_showing(delivery.new_state_id, resolved, prefer)
+        board.record_seen(task, delivery.new_state_id, shown)
+
     control, why = human_control(
-        delivery, to_analyse_state_id=to_analyse, new_state_group=_group(delivery, states)
+        delivery,
+        to_analyse_state_id=resolved["to_analyse"],
+        new_state_group=_group(delivery, states),
     )
     caller = f"plane:{delivery.actor_name or 'unknown'}"
     if control is Control.START:
-        if task is None:
-            engine.create_task(
-                work_item_id=delivery.work_item_id,
-                project_id=project.project_id,
-                title=delivery.name[:500],
-                repo=project.repo,
-            )
-            return State.PROCESSED, f"{why}: task created in analysis"
-        if engine.reopen_task(task, caller=caller, reason=why).changed:
-            return State.PROCESSED, f"{why}: task re-opened in analysis (cycle {task.cycle})"
-        return State.IGNORED, f"{why}, but the task is in {task.stage} already: left alone"
+        kind, what = control_actions.start(
+            project, delivery.work_item_id, delivery.name, task, caller=caller, why=why
+        )
+        return (State.PROCESSED if kind else State.IGNORED), what
     if control is Control.CANCEL:
-        if task is None or task.stage in TERMINAL_STAGES:
-            return State.IGNORED, f"{why}, but there is no task in progress to cancel"
-        engine.advance_stage(task, Stage.CANCELLED, caller=caller, reason=why)
-        return State.PROCESSED, f"{why}: task cancelled"
+        kind, what = control_actions.cancel(task, caller=caller, why=why)
+        return (State.PROCESSED if kind else State.IGNORED), what
     return State.IGNORED, why
 
 

@@ -86,6 +86,14 @@ class BoardStatus(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row")
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    listed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a reconciler sweep last saw the item in Plane's list"
+    )
+    gone_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Plane answered 404 for the item (deleted or archived): nothing is sent",
+    )
 
     class Meta:
         verbose_name_plural = "board statuses"
@@ -96,7 +104,10 @@ class BoardStatus(models.Model):
 
     @property
     def pending(self) -> bool:
-        return self.desired_version > self.synced_version
+        """Something waits to be sent: a new desired key, or a repair of drift."""
+        if self.gone_at is not None:
+            return False
+        return self.next_attempt_at is not None or self.desired_version > self.synced_version
 
 
 class PlaneRateBudget(models.Model):
@@ -164,3 +175,109 @@ class GuardVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verdict} {self.target} for {self.work_item_id} by {self.caller}"
+
+
+class ProjectSweep(models.Model):
+    """Where the reconciler stands in one project: its lease, cursors and last complete sweep.
+
+    A sweep that runs out of budget keeps its cursor here and the next run resumes it.
+    """
+
+    project = models.OneToOneField(PlaneProject, on_delete=models.CASCADE, related_name="sweep")
+    # The lease: only the run holding an unexpired claim sweeps this project.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True)
+    incremental_cursor = models.CharField(max_length=100, blank=True)
+    incremental_started_at = models.DateTimeField(null=True, blank=True)
+    full_cursor = models.CharField(max_length=100, blank=True)
+    full_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a full sweep is under way"
+    )
+    full_listed = models.BooleanField(
+        default=False, help_text="The full sweep has read every page; it confirms what is gone"
+    )
+    last_complete_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="Where an incremental sweep may stop reading"
+    )
+    last_full_finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sweep of {self.project}"
+
+
+class ReconcileRun(models.Model):
+    """One reconciler run (`manage.py reconcile` or a schedule) over the configured projects."""
+
+    class Kind(models.TextChoices):
+        FULL = "full"
+        INCREMENTAL = "incremental"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    trigger = models.CharField(max_length=50, help_text="command or schedule")
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    complete = models.BooleanField(
+        default=False, help_text="Every sweep it began or resumed reached its end"
+    )
+    projects = models.PositiveIntegerField(default=0, help_text="Projects swept")
+    items_seen = models.PositiveIntegerField(default=0)
+    plane_calls = models.PositiveIntegerField(default=0)
+    repair_count = models.PositiveIntegerField(default=0, db_index=True)
+    note = models.TextField(blank=True, help_text="Why it stopped early, when it did")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} sweep at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    def as_record(self) -> dict:
+        """The run as `manage.py reconcile --json` prints it (a contract: keep the keys)."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "complete": self.complete,
+            "projects": self.projects,
+            "items_seen": self.items_seen,
+            "plane_calls": self.plane_calls,
+            "repairs": [repair.as_record() for repair in self.repairs.all()],
+        }
+
+
+class ReconcileRepair(models.Model):
+    """One repair a sweep made: what the work item showed and what Stageboard did about it."""
+
+    class Kind(models.TextChoices):
+        STARTED = "started"
+        REOPENED = "reopened"
+        CANCELLED = "cancelled"
+        REASSERTED = "reasserted"
+        GONE = "gone"
+
+    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="repairs")
+    at = models.DateTimeField(auto_now_add=True)
+    work_item_id = models.UUIDField(db_index=True)
+    project_id = models.UUIDField()
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    shown = models.CharField(max_length=255, blank=True, help_text="What the board showed")
+    to = models.CharField(max_length=50, blank=True, help_text="What it is to show, or did")
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.work_item_id}"
+
+    def as_record(self) -> dict:
+        return {
+            "work_item_id": str(self.work_item_id),
+            "project_id": str(self.project_id),
+            "kind": self.kind,
+            "from": self.shown,
+            "to": self.to,
+            "reason": self.reason,
+        }

@@ -39,6 +39,7 @@ class SetOutcome:
     why: str = ""
     status: int | None = None  # Plane's HTTP status, when it answered
     retry_after: float | None = None
+    item_gone: bool = False  # Plane answered the PATCH 404: the work item is deleted
 
     @property
     def done(self) -> bool:
@@ -255,6 +256,7 @@ def _show(task: Task, key: str) -> SetOutcome:
             why=result.error,
             status=result.status,
             retry_after=result.retry_after,
+            item_gone=result.status == 404,
         )
     board.record_shown(task, resolution.state_id, key)
     return SetOutcome(Result.SENT, key, resolution.state_id, status=result.status)

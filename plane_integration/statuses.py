@@ -111,3 +111,18 @@ def resolve(
     if in_group:
         return Resolution(key, in_group[0], f"default {group} state {in_group[0].name!r}", True)
     return Resolution(key, None, f"no state named {wanted!r} and no {group} state", True)
+
+
+def resolution_map(states: Iterable[State], names: Mapping[str, str] | None = None) -> dict:
+    """Every key's state id in a project (None where no state shows it)."""
+    states = list(states)
+    return {key: resolve(key, states, names).state_id for key in KEYS}
+
+
+def key_showing(state_id: str, resolved: Mapping[str, str | None], prefer: str = "") -> str:
+    """The key a state shows, given `resolution_map`: `prefer` when it is one of them (a
+    fallback can make several keys show one state), else the first; "" when none does."""
+    keys = [key for key, shown in resolved.items() if shown == state_id]
+    if prefer in keys:
+        return prefer
+    return keys[0] if keys else ""

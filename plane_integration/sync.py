@@ -43,7 +43,8 @@ class SyncReport:
 
 
 def due(now) -> Q:
-    return Q(next_attempt_at__lte=now) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    return Q(next_attempt_at__lte=now, gone_at__isnull=True) & claimable
 
 
 def sync_board(max_seconds: float | None = None) -> dict:
@@ -95,6 +96,16 @@ def sync_one(row: BoardStatus, report: SyncReport) -> float | None:
         )
         if not finished:  # the truth moved on while we sent: stay due for the newer key
             mine.update(**release)
+        return None
+    if outcome.item_gone:
+        # Retrying a deleted item would never end. A full reconciler sweep confirms it and
+        # cancels an unfinished task; an item that comes back is sent to again.
+        mine.update(**release, gone_at=now, next_attempt_at=None, last_error=outcome.why)
+        logger.warning(
+            "board sync: work item %s answered 404 (deleted or archived): not sent again",
+            row.task.work_item_id,
+            extra={"event": "board_gone", "work_item": str(row.task.work_item_id)},
+        )
         return None
     if outcome.retry_after is not None:
         # Not a failure of this row: the budget is spent. Keep its place in the queue.

@@ -399,7 +399,7 @@ def test_a_processing_failure_is_kept_with_its_reason_and_can_be_processed_again
     def broken(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("plane_integration.ingest.engine.create_task", broken)
+    monkeypatch.setattr("plane_integration.control_actions.engine.create_task", broken)
     send(hook, payload)
     run_queued_tasks()
     delivery = WebhookDelivery.objects.get()

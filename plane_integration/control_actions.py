@@ -1,0 +1,49 @@
+"""Carry out the board's two human controls through the stage engine (DESIGN section 5).
+
+The webhook and the reconciler both come here, so a late webhook racing a sweep over the
+same move makes one task and one history entry: the engine's row lock and the unique work
+item id decide, not what either caller read before.
+"""
+
+from pipeline import engine
+from pipeline.models import Task
+from pipeline.stages import TERMINAL_STAGES, Stage
+from plane_integration.models import PlaneProject
+
+STARTED, REOPENED, CANCELLED = "started", "reopened", "cancelled"
+
+
+def start(
+    project: PlaneProject,
+    work_item_id: str,
+    title: str,
+    task: Task | None,
+    *,
+    caller: str,
+    why: str,
+) -> tuple[str | None, str]:
+    """ "Moved to To Analyse": create the task, or re-open a finished one.
+
+    Returns (STARTED or REOPENED, what happened), or (None, why nothing changed).
+    """
+    if task is None:
+        task, created = engine.create_task(
+            work_item_id=work_item_id,
+            project_id=project.project_id,
+            title=title[:500],
+            repo=project.repo,
+        )
+        if created:
+            return STARTED, f"{why}: task created in analysis"
+    if engine.reopen_task(task, caller=caller, reason=why).changed:
+        return REOPENED, f"{why}: task re-opened in analysis (cycle {task.cycle})"
+    return None, f"{why}, but the task is in {task.stage} already: left alone"
+
+
+def cancel(task: Task | None, *, caller: str, why: str) -> tuple[str | None, str]:
+    """ "Moved to a cancelled status": cancel a task in progress; a finished one stays."""
+    if task is None or task.stage in TERMINAL_STAGES:
+        return None, f"{why}, but there is no task in progress to cancel"
+    if engine.advance_stage(task, Stage.CANCELLED, caller=caller, reason=why).changed:
+        return CANCELLED, f"{why}: task cancelled"
+    return None, f"{why}, but the task is cancelled already"
