@@ -16,6 +16,8 @@ from plane_integration.models import (
     GuardVerdict,
     PlaneProject,
     PlaneState,
+    ReconcileRepair,
+    ReconcileRun,
     WebhookDelivery,
 )
 from plane_integration.states import refresh_states, resolution_table
@@ -78,7 +80,12 @@ class BoardStatusAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "synced_at",
     )
-    list_filter = ("desired_key", "last_outcome", ("next_attempt_at", admin.EmptyFieldListFilter))
+    list_filter = (
+        "desired_key",
+        "last_outcome",
+        ("next_attempt_at", admin.EmptyFieldListFilter),
+        ("gone_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("=task__work_item_id", "task__title", "task__repo")
     list_select_related = ("task",)
     readonly_fields = [f.name for f in BoardStatus._meta.fields]
@@ -194,3 +201,45 @@ class BoardStatusInline(RecordInline):
 
 # The task page shows its board status; the pipeline app itself knows nothing of the board.
 TaskAdmin.inlines = [BoardStatusInline, *TaskAdmin.inlines]
+
+
+class HasRepairsFilter(admin.SimpleListFilter):
+    title = "repairs"
+    parameter_name = "has_repairs"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Made repairs"), ("no", "Found nothing to repair")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(repair_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(repair_count=0)
+        return queryset
+
+
+class ReconcileRepairInline(RecordInline):
+    model = ReconcileRepair
+    fields = ("at", "kind", "work_item_id", "task", "shown", "to", "reason")
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(RecordAdmin):
+    """The reconciler's sweeps: what each read, spent and repaired (read-only)."""
+
+    list_display = (
+        "started_at",
+        "kind",
+        "trigger",
+        "complete",
+        "projects",
+        "items_seen",
+        "plane_calls",
+        "repair_count",
+        "note",
+    )
+    list_filter = ("kind", "complete", HasRepairsFilter, "trigger", "started_at")
+    date_hierarchy = "started_at"
+    fields = list_display[:-1] + ("finished_at", "note")
+    readonly_fields = fields
+    inlines = [ReconcileRepairInline]

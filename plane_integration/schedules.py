@@ -1,6 +1,24 @@
+from django.conf import settings
+
 from pipeline.scheduling import ScheduleSpec
+
+SWEEP = "plane_integration.reconcile.scheduled_sweep"
 
 SCHEDULES = [
     # Catches retries whose backoff ended and anything a queued run missed.
     ScheduleSpec(name="stageboard.board_sync", func="plane_integration.sync.sync_board", minutes=1),
+    # Newest changes only: drift, missed webhooks. A quiet board costs one call a project.
+    ScheduleSpec(
+        name="stageboard.reconcile",
+        func=SWEEP,
+        minutes=settings.RECONCILE_INTERVAL_MINUTES,
+        kwargs={"full": False},
+    ),
+    # Every page, and the work items that have gone (deleted or archived).
+    ScheduleSpec(
+        name="stageboard.reconcile_full",
+        func=SWEEP,
+        minutes=settings.RECONCILE_FULL_MINUTES,
+        kwargs={"full": True},
+    ),
 ]
