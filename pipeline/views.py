@@ -15,6 +15,7 @@ from pipeline import engine
 from pipeline.models import Task
 from pipeline.serializers import (
     AdvanceSerializer,
+    BoardStatusSerializer,
     ReasonSerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
@@ -157,6 +158,19 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         incoming = ReasonSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         return self._drive(DEPLOY_ACTIONS[deploy_action], reason=incoming.validated_data["reason"])
+
+    @extend_schema(
+        responses={200: BoardStatusSerializer},
+        description="What the task's work item should show and was last seen showing; "
+        "`pending` is true while a change or a reconciler's repair waits to be sent.",
+    )
+    @action(detail=True, methods=["get"])
+    def board(self, request, work_item_id=None):
+        # Read through the relation's name: this layer imports nothing of the board's.
+        board = getattr(self.get_object(), "board", None)
+        if board is None:
+            raise NotFound("The board has no status for this task yet.")
+        return Response(BoardStatusSerializer(board).data)
 
     def _drive(self, change, *args, reason: str) -> Response:
         task = self.get_object()

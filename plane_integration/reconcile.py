@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -462,9 +462,12 @@ def _state_of(item: dict) -> str:
 def _when(item: dict) -> datetime | None:
     raw = item.get("updated_at")
     try:
-        return parse_datetime(raw) if isinstance(raw, str) else None
+        when = parse_datetime(raw) if isinstance(raw, str) else None
     except ValueError:
         return None
+    if when is not None and timezone.is_naive(when):
+        when = when.replace(tzinfo=UTC)  # Plane keeps its times in UTC
+    return when
 
 
 def _finish(run: ReconcileRun, complete: bool, note: str) -> ReconcileRun:

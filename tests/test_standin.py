@@ -298,9 +298,8 @@ def test_the_list_orders_by_updated_at_newest_first_across_pages(world):
 
     ids = [r["id"] for r in first["results"] + second["results"]]
     assert ids == list(reversed(world.items))[:4]
-    assert first["results"][0]["updated_at"] == "2026-01-01T00:0%d:00.000000Z" % (
-        len(world.items) - 1
-    )
+    newest = len(world.items) - 1
+    assert first["results"][0]["updated_at"] == f"2026-01-01T00:0{newest}:00.000000Z"
     unknown = world.http.get(url, params={"order_by": "nonsense"})
     assert unknown.status_code == 400
 
