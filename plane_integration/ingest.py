@@ -4,25 +4,38 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from pipeline import engine
-from pipeline.models import Task
+from pipeline.models import StageChange, Task
 from pipeline.stages import TERMINAL_STAGES, Stage
 from plane_integration import board, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
 from plane_integration.states import cached_states, refresh_states
-from plane_integration.webhook_payloads import Delivery, parse
+from plane_integration.webhook_payloads import Delivery, clean_text, parse
 
 logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
+TITLE_MAX_CHARS = Task._meta.get_field("title").max_length
+CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
 PROCESS = "plane_integration.ingest.process_delivery"
+
+
+class PlaneUnreadable(RuntimeError):
+    """Plane could not tell us what we need now; it may later."""
+
+
+# Failures that a later attempt can cure: Plane or the database unreachable, a lock or
+# serialisation timeout, a race on a unique key. Anything else (a value no column takes, a
+# body that no longer parses, a bug) fails the same way every time, so it is recorded once
+# and not retried; an operator can re-process the delivery after a fix.
+TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
 
 
 def _uuid_or_none(value: str | None) -> str | None:
@@ -44,11 +57,11 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
         with transaction.atomic():
             row = WebhookDelivery.objects.create(
                 dedupe_key=delivery.dedupe_key,
-                delivery_id=delivery_id[:100],
-                event=delivery.event[:50],
-                action=delivery.action[:50],
+                delivery_id=clean_text(delivery_id)[:100],
+                event=delivery.event,
+                action=delivery.action,
                 work_item_id=_uuid_or_none(delivery.work_item_id),
-                body=body.decode("utf-8"),
+                body=body,
                 state=State.IGNORED if echo else State.PENDING,
                 reason="an echo of Stageboard's own change (actor is the bot user)" if echo else "",
             )
@@ -72,27 +85,36 @@ def process_delivery(pk: int) -> str:
     Retry-After, must commit whatever happens next, and no row lock (nor SQLite's write
     lock) may wait on the network.
 
-    A failure rolls the transaction back, records failed with the reason, and raises, so
-    the q cluster tries again (up to Q_MAX_ATTEMPTS); an operator can re-process it too.
+    A failure rolls the transaction back and records failed with the reason. A transient
+    one (`TRANSIENT`) is raised, so the q cluster tries again (up to Q_MAX_ATTEMPTS); any
+    other would fail the same way again, so the task ends there. An operator can
+    re-process either from the admin.
     """
     try:
         pending = WebhookDelivery.objects.filter(pk=pk).first()
         if pending is not None and pending.state in (State.PENDING, State.FAILED):
-            learn_states(parse(pending.body.encode()))
+            learn_states(parse(bytes(pending.body)))
         with transaction.atomic():
             row = WebhookDelivery.objects.select_for_update().get(pk=pk)
             if row.state not in (State.PENDING, State.FAILED):
                 return row.state
-            row.state, row.reason = apply(parse(row.body.encode()))
+            row.state, row.reason = apply(parse(bytes(row.body)))
             row.attempts += 1
             row.processed_at = timezone.now()
             row.save(update_fields=["state", "reason", "attempts", "processed_at"])
     except Exception as exc:
+        retried = isinstance(exc, TRANSIENT)
         WebhookDelivery.objects.filter(pk=pk).update(
-            state=State.FAILED, reason=f"{type(exc).__name__}: {exc}", attempts=F("attempts") + 1
+            state=State.FAILED,
+            reason=clean_text(f"{type(exc).__name__}: {exc}"),
+            attempts=F("attempts") + 1,
         )
-        logger.exception("webhook delivery %s failed", pk)
-        raise
+        logger.exception(
+            "webhook delivery %s failed (%s)", pk, "to be retried" if retried else "not retried"
+        )
+        if retried:
+            raise
+        return State.FAILED
     logger.info(
         "webhook delivery %s %s: %s",
         pk,
@@ -124,25 +146,32 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
     if project is None:
         return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
-    task = Task.objects.for_work_item(delivery.work_item_id)
-    if task and delivery.is_state_change and delivery.new_state_id:
-        board.record_seen(task, delivery.new_state_id)
+    work_item_id = _uuid_or_none(delivery.work_item_id)
+    if work_item_id is None:
+        return State.IGNORED, f"the work item id {delivery.work_item_id!r} is not a UUID"
+    task = Task.objects.for_work_item(work_item_id)
+    seen = _uuid_or_none(delivery.new_state_id)
+    if task and delivery.is_state_change and seen:
+        board.record_seen(task, seen)
 
     states = cached_states(project)
     to_analyse = statuses.resolve("to_analyse", states, project.status_names).state_id
     control, why = human_control(
         delivery, to_analyse_state_id=to_analyse, new_state_group=_group(delivery, states)
     )
-    caller = f"plane:{delivery.actor_name or 'unknown'}"
+    caller = f"plane:{delivery.actor_name or 'unknown'}"[:CALLER_MAX_CHARS]
     if control is Control.START:
         if task is None:
-            engine.create_task(
-                work_item_id=delivery.work_item_id,
+            task, created = engine.create_task(
+                work_item_id=work_item_id,
                 project_id=project.project_id,
-                title=delivery.name[:500],
+                title=delivery.name[:TITLE_MAX_CHARS],
                 repo=project.repo,
             )
-            return State.PROCESSED, f"{why}: task created in analysis"
+            if created:
+                return State.PROCESSED, f"{why}: task created in analysis"
+            # Another delivery created it since we looked: only that one records the creation.
+            return State.IGNORED, f"{why}, but the task was created meanwhile: left alone"
         if engine.reopen_task(task, caller=caller, reason=why).changed:
             return State.PROCESSED, f"{why}: task re-opened in analysis (cycle {task.cycle})"
         return State.IGNORED, f"{why}, but the task is in {task.stage} already: left alone"
@@ -167,7 +196,7 @@ def learn_states(delivery: Delivery) -> None:
     result = refresh_states(project, client)
     if not result.ok:
         # Without the states a control cannot be told from drift: fail, to be retried.
-        raise RuntimeError(f"cannot read the states of {project}: {result.error}")
+        raise PlaneUnreadable(f"cannot read the states of {project}: {result.error}")
 
 
 def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:
