@@ -225,6 +225,9 @@ PLANE_READ_TIMEOUT = env_float("PLANE_READ_TIMEOUT", 10.0, minimum=0.1)
 # Resends of one request after a connection error, a timeout or a 5xx.
 PLANE_RETRIES = env_int("PLANE_RETRIES", 2)
 PLANE_RETRY_BACKOFF = env_float("PLANE_RETRY_BACKOFF", 0.5)
+# A delivery naming a state the cache does not know re-reads the project's states at most
+# once in this many seconds.
+PLANE_STATES_REFRESH_SECONDS = env_float("PLANE_STATES_REFRESH_SECONDS", 60.0)
 # First wait before the board sync retries a failed work item; doubles up to 10 minutes.
 PLANE_SYNC_RETRY_SECONDS = env_float("PLANE_SYNC_RETRY_SECONDS", 15.0)
 

@@ -16,7 +16,7 @@ from plane_integration import board, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
-from plane_integration.states import cached_states, refresh_states
+from plane_integration.states import cached_states, claim_states_read, refresh_states
 from plane_integration.webhook_payloads import Delivery, clean_text, parse
 
 logger = logging.getLogger(__name__)
@@ -184,15 +184,17 @@ def apply(delivery: Delivery) -> tuple[str, str]:
 
 
 def learn_states(delivery: Delivery) -> None:
-    """Read the project's states again once if they do not know the delivery's state."""
+    """Read the project's states again if they do not know the delivery's state, at most
+    once per PLANE_STATES_REFRESH_SECONDS: ids that stay unknown would otherwise spend
+    the whole API budget on reads."""
     if not (delivery.is_work_item and delivery.new_state_id):
         return
     project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
     if project is None or any(s.id == delivery.new_state_id for s in cached_states(project)):
         return
     client = PlaneClient.from_settings()
-    if client is None:
-        return
+    if client is None or not claim_states_read(project):
+        return  # read lately (a negative cache): the id stays unknown, so not a control
     result = refresh_states(project, client)
     if not result.ok:
         # Without the states a control cannot be told from drift: fail, to be retried.

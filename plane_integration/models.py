@@ -30,6 +30,9 @@ class PlaneProject(models.Model):
         help_text='Custom state names by status key, e.g. {"monitoring": "Watching prod"}',
     )
     states_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a delivery naming an unknown state last claimed a read of the states: such reads
+    # are limited to one per PLANE_STATES_REFRESH_SECONDS (a negative cache).
+    states_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
