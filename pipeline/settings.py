@@ -199,6 +199,8 @@ SPECTACULAR_SETTINGS = {
     "their Plane work item id.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema (and any viewer added later) maps the whole API: users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "Stage": "pipeline.models.STAGE_CHOICES",
         "DeployPhase": "pipeline.models.PHASE_CHOICES",

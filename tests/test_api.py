@@ -1,6 +1,7 @@
 """The pipeline API as its drivers call it: JSON over HTTP with a token."""
 
 import json
+import uuid
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -86,6 +87,17 @@ def test_it_creates_a_task_in_analysis_and_returns_the_existing_one_after(api):
         ({"work_item_id": "PROJ-12", "project_id": PROJECT}, "work_item_id"),
         ({"work_item_id": WORK_ITEM}, "project_id"),
         ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "x" * 501}, "title"),
+        # Not text: DRF read false and 0 as the nil UUID and numbers as text.
+        ({"work_item_id": False, "project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": 0, "project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": 12345}, "project_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": [PROJECT]}, "project_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": 0}, "repo"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": False}, "repo"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": 1.5}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": {"a": 1}}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "a\x00b"}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": "\ud800"}, "repo"),
     ],
 )
 def test_creating_with_bad_fields_says_which_and_writes_nothing(api, body, field):
@@ -94,6 +106,41 @@ def test_creating_with_bad_fields_says_which_and_writes_nothing(api, body, field
     assert field in response.json()
     assert field in response.json()["detail"]
     assert Task.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "url,body",
+    [
+        ("advance/", {"stage": "development", "reason": 7}),
+        ("advance/", {"stage": True}),
+        ("deploy/request-approval/", {"reason": False}),
+    ],
+)
+def test_driving_with_a_field_that_is_not_text_is_a_400(api, make_task, url, body):
+    task = make_task(stage="deploy" if "deploy" in url else "analysis")
+    response = post(api, task_url(task, url), body)
+    assert response.status_code == 400
+    assert set(body) & set(response.json())
+    assert StageChange.objects.count() == 0
+
+
+def test_a_work_item_with_a_task_in_another_project_is_a_409_naming_it(api):
+    body = {"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "Fix login"}
+    assert post(api, "/api/tasks/", body).status_code == 201
+    other = "0e000000-0000-4000-8000-000000000001"
+    response = post(api, "/api/tasks/", {**body, "project_id": other})
+    assert response.status_code == 409
+    assert PROJECT in response.json()["detail"]
+    assert Task.objects.get().project_id == uuid.UUID(PROJECT)
+    assert post(api, "/api/tasks/", body).status_code == 200  # the same project: idempotent
+
+
+def test_the_schema_needs_a_user(client, api):
+    anonymous = client.__class__()
+    response = anonymous.get("/api/schema/?format=json")
+    assert response.status_code == 401
+    assert response.json()["detail"]
+    assert api.get("/api/schema/?format=json").status_code == 200
 
 
 def test_it_lists_tasks_filtered_by_stage_and_repo(api, make_task):

@@ -583,3 +583,25 @@ def test_fifty_copies_at_once_make_one_delivery_and_one_task(hook):
     assert WebhookDelivery.objects.count() == 1
     assert WebhookDelivery.objects.get().state == "processed"
     assert Task.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_two_deliveries_starting_one_work_item_at_once_record_one_creation(hook, monkeypatch):
+    from plane_integration.ingest import process_delivery
+    from tests.concurrency import at_once
+
+    project, ids = pipeline_project()
+    item = str(uuid.uuid4())
+    moved = issue_update(project, ids["To Analyse"], item=item)
+    created = issue_update(project, None, item=item, action="created", field=None)
+    created["data"]["state"] = {"id": ids["To Analyse"], "group": "unstarted"}
+    for payload in (moved, created):
+        assert send(hook, payload).status_code == 202
+    # Both read "no task yet" before either commits, as two workers at once may.
+    monkeypatch.setattr(Task.objects, "for_work_item", lambda work_item_id: None)
+    pks = iter(list(WebhookDelivery.objects.values_list("pk", flat=True)))
+    at_once(lambda: process_delivery(next(pks)), count=2)
+    reasons = list(WebhookDelivery.objects.values_list("reason", flat=True))
+    assert sum(reason.endswith("task created in analysis") for reason in reasons) == 1
+    assert sum(reason.endswith("created meanwhile: left alone") for reason in reasons) == 1
+    assert Task.objects.count() == 1
