@@ -86,13 +86,26 @@ def ensure_dotenv() -> None:
     print("wrote .env with a fresh DJANGO_SECRET_KEY", flush=True)
 
 
-def up() -> int:
-    ensure_environment("")
-    ensure_dotenv()
+def prepare(demo: bool) -> None:
+    """Migrate, collect static files, create the schedules; the demo admin only in demo mode.
+
+    A deployment pointed at a real Plane is no demo: an admin/admin account there would
+    be an open door, so it gets none (make accounts with `manage.py createsuperuser`).
+    """
     manage("migrate", "--noinput", "-v", "1")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("setup_schedules")
-    manage("ensure_demo_admin")
+    if demo:
+        print("demo mode (Plane stand-in): ensuring the demo account admin/admin", flush=True)
+        manage("ensure_demo_admin")
+    else:
+        print("a real Plane is configured: no demo account is created", flush=True)
+
+
+def up() -> int:
+    ensure_environment("")
+    ensure_dotenv()
+    prepare(demo=not plane_configured())
     env, children = dict(os.environ), []
     if not plane_configured():
         env.update(

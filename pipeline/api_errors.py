@@ -2,12 +2,15 @@
 
 DRF already answers `{"detail": ...}` for most errors; validation errors come as field
 errors only, so they get a summary `detail` on top. Django's own 404 for an unknown
-URL under /api/ is answered as JSON too, instead of an HTML page.
+URL under /api/ or /webhooks/ is answered as JSON too, instead of an HTML page
+(`pipeline.middleware` does the same for every other error, and with DEBUG on).
 """
 
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from pipeline.middleware import detail, for_machines
 
 
 def exception_handler(exc, context):
@@ -27,6 +30,6 @@ def exception_handler(exc, context):
 
 
 def page_not_found(request, exception):
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+    if for_machines(request):
+        return JsonResponse({"detail": detail(request, 404)}, status=404)
     return defaults.page_not_found(request, exception)

@@ -87,17 +87,36 @@ class TaskDetailSerializer(TaskSerializer):
         return BoardStatusSerializer(board).data if board else None
 
 
+class TextField(serializers.CharField):
+    """JSON text only: DRF's CharField turns numbers into text (`0` -> "0")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UUIDTextField(serializers.UUIDField):
+    """A UUID given as JSON text: DRF's UUIDField reads integers (and so `false`) as the
+    UUID of that number, which made `false` the nil UUID."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class TaskCreateSerializer(serializers.Serializer):
-    work_item_id = serializers.UUIDField()
-    project_id = serializers.UUIDField()
-    title = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
-    repo = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
+    work_item_id = UUIDTextField()
+    project_id = UUIDTextField()
+    title = TextField(max_length=500, allow_blank=True, required=False, default="")
+    repo = TextField(max_length=200, allow_blank=True, required=False, default="")
 
 
 class AdvanceSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=[s.value for s in Stage])
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = TextField(allow_blank=True, required=False, default="")
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = TextField(allow_blank=True, required=False, default="")

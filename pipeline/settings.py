@@ -65,8 +65,47 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # The fallback key is only good for tests and local runs; `check` refuses it when
 # DEBUG is off (pipeline.checks), the way Django's startproject keys are flagged.
 INSECURE_SECRET_KEY = "django-insecure-stageboard-development-only"
+# The placeholder in .env.example: a copied example must not become a deployment's key.
+PLACEHOLDER_SECRET_KEY = "change-me-to-50-random-characters"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_SECRET_KEY)
+if not DEBUG and SECRET_KEY.strip() in ("", PLACEHOLDER_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is empty or the .env.example placeholder; set it to a long random "
+        "value (python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), or set "
+        "DJANGO_DEBUG=true for a local development run."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Origins (scheme://host) whose form posts are trusted, e.g. the public HTTPS address
+# behind a TLS-terminating proxy; without it the admin login there fails CSRF (403).
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto: https` -> ("HTTP_X_FORWARDED_PROTO", "https"); unset: None."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https', not {raw!r}")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
+# Opt-in: only behind a proxy that always sets (or strips) this header, since otherwise any
+# client could claim its request came over HTTPS.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+# Users reach Stageboard over HTTPS (directly or through the proxy): cookies only over
+# HTTPS, redirect HTTP to HTTPS, and tell browsers to stay on HTTPS (HSTS).
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # Load balancers probe /healthz over plain HTTP on the internal network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -85,10 +124,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "pipeline.middleware.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "pipeline.middleware.SlashMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -198,6 +238,8 @@ SPECTACULAR_SETTINGS = {
     "their Plane work item id.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema (and any viewer added later) maps the whole API: users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "Stage": "pipeline.models.STAGE_CHOICES",
         "DeployPhase": "pipeline.models.PHASE_CHOICES",
@@ -224,6 +266,9 @@ PLANE_READ_TIMEOUT = env_float("PLANE_READ_TIMEOUT", 10.0, minimum=0.1)
 # Resends of one request after a connection error, a timeout or a 5xx.
 PLANE_RETRIES = env_int("PLANE_RETRIES", 2)
 PLANE_RETRY_BACKOFF = env_float("PLANE_RETRY_BACKOFF", 0.5)
+# A delivery naming a state the cache does not know re-reads the project's states at most
+# once in this many seconds.
+PLANE_STATES_REFRESH_SECONDS = env_float("PLANE_STATES_REFRESH_SECONDS", 60.0)
 # First wait before the board sync retries a failed work item; doubles up to 10 minutes.
 PLANE_SYNC_RETRY_SECONDS = env_float("PLANE_SYNC_RETRY_SECONDS", 15.0)
 

@@ -113,12 +113,18 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         request=TaskCreateSerializer,
         responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
         description="Create the task of a work item in `analysis`; answers 200 with the "
-        "existing task when the work item already has one.",
+        "existing task when the work item already has one in the same project, 409 when "
+        "it has one in another project.",
     )
     def create(self, request):
         incoming = TaskCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         task, created = engine.create_task(**incoming.validated_data)
+        if task.project_id != incoming.validated_data["project_id"]:
+            raise Conflict(
+                f"Work item {task.work_item_id} already has a task, in project "
+                f"{task.project_id}, not {incoming.validated_data['project_id']}."
+            )
         return Response(
             TaskDetailSerializer(task).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -21,6 +21,7 @@ from plane_integration.models import (
     WebhookDelivery,
 )
 from plane_integration.states import refresh_states, resolution_table
+from plane_integration.webhook_payloads import clean_text
 
 
 class PlaneStateInline(RecordInline):
@@ -132,10 +133,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def payload(self, delivery):
+        body = bytes(delivery.body)
         try:
-            shown = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
-        except ValueError:
-            shown = delivery.body
+            shown = clean_text(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
+        except (ValueError, RecursionError):
+            shown = body.decode("utf-8", "replace")
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
 
     def has_reprocess_permission(self, request):

@@ -11,6 +11,8 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,26 @@ logger = logging.getLogger(__name__)
 PATH_FORMS = ("work-items", "issues")
 _per_thread = threading.local()
 PAGE_SIZE = 100  # Plane's maximum per_page
+# The monotonic time by which every Plane call in this context must be over (time_limit).
+_time_limit: ContextVar[float | None] = ContextVar("plane_time_limit", default=None)
+# Below this many seconds left, a request is not started: it could not get an answer.
+MIN_SECONDS_LEFT = 0.2
+
+
+@contextmanager
+def time_limit(at: float | None) -> Iterator[None]:
+    """Bound every Plane call made inside by the monotonic time `at` (None: no bound).
+
+    A q task that outlives its timeout is killed mid-send, so a run with a deadline passes
+    it down: each attempt's connect and read timeouts together fit in the time left, and
+    no attempt or retry starts without time for an answer. A call refused for lack of
+    time says so and carries `retry_after=0`: nothing failed, the work waits for a run.
+    """
+    token = _time_limit.set(at)
+    try:
+        yield
+    finally:
+        _time_limit.reset(token)
 
 
 @dataclass(frozen=True)
@@ -239,7 +261,13 @@ class PlaneClient:
         result = PlaneResult(ok=False, error="not sent")
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))
+                pause = self.backoff * 2 ** (attempt - 1) * (1 + random.random())
+                if self._seconds_left() < pause + MIN_SECONDS_LEFT:
+                    return result  # no time for another attempt: the last outcome stands
+                time.sleep(pause)
+            timeout = self._timeout()
+            if timeout is None:
+                return PlaneResult(ok=False, error="not sent: the run's time is up", retry_after=0)
             wait = self.budget.acquire(reserve=self.reserve)
             if wait:
                 return PlaneResult(
@@ -250,7 +278,7 @@ class PlaneClient:
             self.sent += 1
             try:
                 response = self.session.request(
-                    method, url, json=json, params=params, timeout=self.timeout
+                    method, url, json=json, params=params, timeout=timeout
                 )
             except requests.ConnectionError as exc:
                 result = PlaneResult(ok=False, error=f"cannot reach Plane: {exc}")
@@ -274,6 +302,18 @@ class PlaneClient:
                 continue
             return result
         return result
+
+    def _seconds_left(self) -> float:
+        at = _time_limit.get()
+        return float("inf") if at is None else at - time.monotonic()
+
+    def _timeout(self) -> tuple[float, float] | None:
+        """(connect, read) timeouts that together fit in the time left, or None."""
+        left = self._seconds_left()
+        if left < MIN_SECONDS_LEFT:
+            return None
+        connect = min(self.timeout[0], left / 2)
+        return connect, min(self.timeout[1], left - connect)
 
     def _result(self, response: requests.Response) -> PlaneResult:
         status = response.status_code

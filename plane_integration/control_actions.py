@@ -9,8 +9,10 @@ from pipeline import engine
 from pipeline.models import Task
 from pipeline.stages import TERMINAL_STAGES, Stage
 from plane_integration.models import PlaneProject
+from plane_integration.webhook_payloads import clean_text
 
 STARTED, REOPENED, CANCELLED = "started", "reopened", "cancelled"
+TITLE_MAX_CHARS = Task._meta.get_field("title").max_length
 
 
 def start(
@@ -30,7 +32,8 @@ def start(
         task, created = engine.create_task(
             work_item_id=work_item_id,
             project_id=project.project_id,
-            title=title[:500],
+            # The name is only a title: what no column can hold is replaced, not refused.
+            title=clean_text(title)[:TITLE_MAX_CHARS],
             repo=project.repo,
         )
         if created:

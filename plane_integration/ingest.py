@@ -4,23 +4,35 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from pipeline.models import Task
+from pipeline.models import StageChange, Task
 from plane_integration import board, control_actions, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
-from plane_integration.states import cached_states, refresh_states
-from plane_integration.webhook_payloads import Delivery, parse
+from plane_integration.states import cached_states, claim_states_read, refresh_states
+from plane_integration.webhook_payloads import Delivery, clean_text, parse
 
 logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
+CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
 PROCESS = "plane_integration.ingest.process_delivery"
+
+
+class PlaneUnreadable(RuntimeError):
+    """Plane could not tell us what we need now; it may later."""
+
+
+# Failures that a later attempt can cure: Plane or the database unreachable, a lock or
+# serialisation timeout, a race on a unique key. Anything else (a value no column takes, a
+# body that no longer parses, a bug) fails the same way every time, so it is recorded once
+# and not retried; an operator can re-process the delivery after a fix.
+TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
 
 
 def _uuid_or_none(value: str | None) -> str | None:
@@ -42,11 +54,11 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
         with transaction.atomic():
             row = WebhookDelivery.objects.create(
                 dedupe_key=delivery.dedupe_key,
-                delivery_id=delivery_id[:100],
-                event=delivery.event[:50],
-                action=delivery.action[:50],
+                delivery_id=clean_text(delivery_id)[:100],
+                event=delivery.event,
+                action=delivery.action,
                 work_item_id=_uuid_or_none(delivery.work_item_id),
-                body=body.decode("utf-8"),
+                body=body,
                 state=State.IGNORED if echo else State.PENDING,
                 reason="an echo of Stageboard's own change (actor is the bot user)" if echo else "",
             )
@@ -70,27 +82,36 @@ def process_delivery(pk: int) -> str:
     Retry-After, must commit whatever happens next, and no row lock (nor SQLite's write
     lock) may wait on the network.
 
-    A failure rolls the transaction back, records failed with the reason, and raises, so
-    the q cluster tries again (up to Q_MAX_ATTEMPTS); an operator can re-process it too.
+    A failure rolls the transaction back and records failed with the reason. A transient
+    one (`TRANSIENT`) is raised, so the q cluster tries again (up to Q_MAX_ATTEMPTS); any
+    other would fail the same way again, so the task ends there. An operator can
+    re-process either from the admin.
     """
     try:
         pending = WebhookDelivery.objects.filter(pk=pk).first()
         if pending is not None and pending.state in (State.PENDING, State.FAILED):
-            learn_states(parse(pending.body.encode()))
+            learn_states(parse(bytes(pending.body)))
         with transaction.atomic():
             row = WebhookDelivery.objects.select_for_update().get(pk=pk)
             if row.state not in (State.PENDING, State.FAILED):
                 return row.state
-            row.state, row.reason = apply(parse(row.body.encode()))
+            row.state, row.reason = apply(parse(bytes(row.body)))
             row.attempts += 1
             row.processed_at = timezone.now()
             row.save(update_fields=["state", "reason", "attempts", "processed_at"])
     except Exception as exc:
+        retried = isinstance(exc, TRANSIENT)
         WebhookDelivery.objects.filter(pk=pk).update(
-            state=State.FAILED, reason=f"{type(exc).__name__}: {exc}", attempts=F("attempts") + 1
+            state=State.FAILED,
+            reason=clean_text(f"{type(exc).__name__}: {exc}"),
+            attempts=F("attempts") + 1,
         )
-        logger.exception("webhook delivery %s failed", pk)
-        raise
+        logger.exception(
+            "webhook delivery %s failed (%s)", pk, "to be retried" if retried else "not retried"
+        )
+        if retried:
+            raise
+        return State.FAILED
     logger.info(
         "webhook delivery %s %s: %s",
         pk,
@@ -122,23 +143,26 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
     if project is None:
         return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
-    task = Task.objects.for_work_item(delivery.work_item_id)
+    work_item_id = _uuid_or_none(delivery.work_item_id)
+    if work_item_id is None:
+        return State.IGNORED, f"the work item id {delivery.work_item_id!r} is not a UUID"
+    task = Task.objects.for_work_item(work_item_id)
     states = cached_states(project)
     resolved = statuses.resolution_map(states, project.status_names)
-    if task and delivery.is_state_change and delivery.new_state_id:
+    seen = _uuid_or_none(delivery.new_state_id)
+    if task and delivery.is_state_change and seen:
         prefer = getattr(getattr(task, "board", None), "desired_key", "")
-        shown = statuses.key_showing(delivery.new_state_id, resolved, prefer)
-        board.record_seen(task, delivery.new_state_id, shown)
+        board.record_seen(task, seen, statuses.key_showing(seen, resolved, prefer))
 
     control, why = human_control(
         delivery,
         to_analyse_state_id=resolved["to_analyse"],
         new_state_group=_group(delivery, states),
     )
-    caller = f"plane:{delivery.actor_name or 'unknown'}"
+    caller = f"plane:{delivery.actor_name or 'unknown'}"[:CALLER_MAX_CHARS]
     if control is Control.START:
         kind, what = control_actions.start(
-            project, delivery.work_item_id, delivery.name, task, caller=caller, why=why
+            project, work_item_id, delivery.name, task, caller=caller, why=why
         )
         return (State.PROCESSED if kind else State.IGNORED), what
     if control is Control.CANCEL:
@@ -148,19 +172,21 @@ def apply(delivery: Delivery) -> tuple[str, str]:
 
 
 def learn_states(delivery: Delivery) -> None:
-    """Read the project's states again once if they do not know the delivery's state."""
+    """Read the project's states again if they do not know the delivery's state, at most
+    once per PLANE_STATES_REFRESH_SECONDS: ids that stay unknown would otherwise spend
+    the whole API budget on reads."""
     if not (delivery.is_work_item and delivery.new_state_id):
         return
     project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
     if project is None or any(s.id == delivery.new_state_id for s in cached_states(project)):
         return
     client = PlaneClient.from_settings()
-    if client is None:
-        return
+    if client is None or not claim_states_read(project):
+        return  # read lately (a negative cache): the id stays unknown, so not a control
     result = refresh_states(project, client)
     if not result.ok:
         # Without the states a control cannot be told from drift: fail, to be retried.
-        raise RuntimeError(f"cannot read the states of {project}: {result.error}")
+        raise PlaneUnreadable(f"cannot read the states of {project}: {result.error}")
 
 
 def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from pipeline.models import Task
-from plane_integration import statuses
+from plane_integration import statuses, webhook_payloads
 
 
 def validate_status_names(value) -> None:
@@ -30,6 +30,9 @@ class PlaneProject(models.Model):
         help_text='Custom state names by status key, e.g. {"monitoring": "Watching prod"}',
     )
     states_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a delivery naming an unknown state last claimed a read of the states: such reads
+    # are limited to one per PLANE_STATES_REFRESH_SECONDS (a negative cache).
+    states_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,12 +135,14 @@ class WebhookDelivery(models.Model):
 
     # sha256 of the raw body (community edition) or "v2:<event_id>" (cloud's v2 format):
     # Plane gives every attempt a new delivery id, so only the body identifies a repeat.
-    dedupe_key = models.CharField(max_length=200, unique=True)
+    dedupe_key = models.CharField(max_length=webhook_payloads.DEDUPE_KEY_MAX_CHARS, unique=True)
     delivery_id = models.CharField(max_length=100, blank=True, help_text="X-Plane-Delivery")
-    event = models.CharField(max_length=50, db_index=True)
-    action = models.CharField(max_length=50, blank=True)
+    event = models.CharField(max_length=webhook_payloads.EVENT_MAX_CHARS, db_index=True)
+    action = models.CharField(max_length=webhook_payloads.EVENT_MAX_CHARS, blank=True)
     work_item_id = models.UUIDField(null=True, blank=True, db_index=True)
-    body = models.TextField(help_text="The raw body, exactly as signed")
+    # Bytes, not text: the body is kept exactly as signed, whatever it holds (PostgreSQL's
+    # text columns refuse NUL).
+    body = models.BinaryField(help_text="The raw body, exactly as signed")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     state = models.CharField(
         max_length=20, choices=State.choices, default=State.PENDING, db_index=True

@@ -37,7 +37,7 @@ from pipeline.logs import log_event
 from pipeline.models import Task
 from plane_integration import board as boards
 from plane_integration import control_actions, reconcile_rules, statuses
-from plane_integration.client import PlaneClient, PlaneResult
+from plane_integration.client import PlaneClient, PlaneResult, time_limit
 from plane_integration.models import (
     BoardStatus,
     PlaneProject,
@@ -80,7 +80,9 @@ class Sweep:
         return not self.stopped
 
     def failed(self, project: PlaneProject, result: PlaneResult) -> None:
-        if result.rate_limited:
+        if result.retry_after == 0:  # the client refused to start a call it had no time for
+            self.stopped = "ran out of time"
+        elif result.rate_limited:
             self.stopped = f"Plane's rate budget is spent ({result.error})"
         else:
             self.notes.append(f"{project.project_id}: {result.error}")
@@ -104,20 +106,21 @@ def reconcile(
     if project_id:
         projects = projects.filter(project_id=project_id)
     complete = True
-    for project in projects:
-        if sweep.stopped:
-            complete = False
-            break
-        lease = _claim(project)
-        if lease is None:
-            sweep.notes.append(f"{project.project_id}: another run is sweeping it")
-            complete = False
-            continue
-        try:
-            complete &= _sweep_project(sweep, project, lease, full)
-        finally:
-            _release(lease)
-        run.projects += 1
+    with time_limit(deadline):  # no single call may outlive the run's deadline either
+        for project in projects:
+            if sweep.stopped:
+                complete = False
+                break
+            lease = _claim(project)
+            if lease is None:
+                sweep.notes.append(f"{project.project_id}: another run is sweeping it")
+                complete = False
+                continue
+            try:
+                complete &= _sweep_project(sweep, project, lease, full)
+            finally:
+                _release(lease)
+            run.projects += 1
     run.plane_calls = sweep.calls
     return _finish(run, complete and not sweep.stopped, "; ".join([sweep.stopped, *sweep.notes]))
 

@@ -5,8 +5,11 @@ demand (`manage.py plane_states`) and when Plane refuses a state it resolved to.
 """
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from plane_integration import statuses
@@ -17,28 +20,54 @@ logger = logging.getLogger(__name__)
 
 
 def refresh_states(project: PlaneProject, client: PlaneClient) -> PlaneResult:
-    """Replace the project's cached states with what Plane lists now."""
+    """Make the project's cached states what Plane lists now. Steps, in one transaction:
+
+    1. upsert every listed state (insert, or update on the unique (project, state_id)), in
+       state id order, so concurrent refreshes wait on each other's rows instead of both
+       inserting them (delete-then-insert raised IntegrityError) or deadlocking;
+    2. delete the states Plane no longer lists;
+    3. record when.
+    """
     result = client.get_states(project.workspace_slug, str(project.project_id))
     if not result.ok:
         logger.warning("plane: cannot read the states of %s: %s", project, result.error)
         return result
-    fresh = [statuses.State.from_plane(raw) for raw in result.data]
+    fresh = sorted((statuses.State.from_plane(raw) for raw in result.data), key=lambda s: s.id)
     with transaction.atomic():
-        project.states.all().delete()
         PlaneState.objects.bulk_create(
-            PlaneState(
-                project=project,
-                state_id=s.id,
-                name=s.name,
-                group=s.group,
-                is_default=s.default,
-                sequence=s.sequence,
-            )
-            for s in fresh
+            [
+                PlaneState(
+                    project=project,
+                    state_id=s.id,
+                    name=s.name,
+                    group=s.group,
+                    is_default=s.default,
+                    sequence=s.sequence,
+                )
+                for s in fresh
+            ],
+            update_conflicts=True,
+            unique_fields=["project", "state_id"],
+            update_fields=["name", "group", "is_default", "sequence"],
         )
+        project.states.exclude(state_id__in=[s.id for s in fresh]).delete()
         project.states_refreshed_at = timezone.now()
         project.save(update_fields=["states_refreshed_at"])
     return result
+
+
+def claim_states_read(project: PlaneProject) -> bool:
+    """Whether the caller may read the project's states for a state id it does not know.
+
+    At most one such read per PLANE_STATES_REFRESH_SECONDS, however many deliveries name
+    unknown ids: a conditional UPDATE, so of concurrent claimers exactly one wins.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.PLANE_STATES_REFRESH_SECONDS)
+    claimable = Q(states_requested_at__isnull=True) | Q(states_requested_at__lte=stale)
+    return bool(
+        PlaneProject.objects.filter(claimable, pk=project.pk).update(states_requested_at=now)
+    )
 
 
 def cached_states(project: PlaneProject) -> list[statuses.State]:

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from plane_integration.board import SYNC_QUEUED
+from plane_integration.client import time_limit
 from plane_integration.models import BoardStatus
 from plane_integration.setters import Result, set_issue_stage_state
 
@@ -61,7 +62,8 @@ def sync_board(max_seconds: float | None = None) -> dict:
             break
         if not BoardStatus.objects.filter(due(now), pk=pk).update(claimed_until=now + CLAIM):
             continue  # another worker claimed it first
-        wait = sync_one(BoardStatus.objects.select_related("task").get(pk=pk), report)
+        row = BoardStatus.objects.select_related("task").get(pk=pk)
+        wait = sync_one(row, report, deadline=deadline)
         if wait is None:
             tried.add(pk)
         elif time.monotonic() + wait >= deadline:
@@ -75,12 +77,19 @@ def sync_board(max_seconds: float | None = None) -> dict:
     return {"outcomes": report.outcomes, "deferred": report.deferred}
 
 
-def sync_one(row: BoardStatus, report: SyncReport) -> float | None:
-    """Send one claimed row; return seconds to wait when rate-limited, else None."""
+def sync_one(
+    row: BoardStatus, report: SyncReport, *, deadline: float | None = None
+) -> float | None:
+    """Send one claimed row; return seconds to wait when rate-limited, else None.
+
+    Every Plane call it makes ends by `deadline` (monotonic), so a hanging Plane cannot
+    keep the run past its q task timeout.
+    """
     version = row.desired_version
-    outcome = set_issue_stage_state(
-        row.task, row.desired_key, caller=CALLER, reason=f"desired v{version}"
-    )
+    with time_limit(deadline):
+        outcome = set_issue_stage_state(
+            row.task, row.desired_key, caller=CALLER, reason=f"desired v{version}"
+        )
     report.count(str(outcome.result))
     now = timezone.now()
     release = {"claimed_until": None, "last_outcome": str(outcome.result)}

@@ -8,16 +8,36 @@ Two formats arrive (PLANE.md): the community edition's (`event`, `action`, `data
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 # Older servers sent present-tense actions.
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
 WORK_ITEM_EVENTS = {"issue", "workitem", "work_item"}
+# The envelope's columns in WebhookDelivery: a value that does not fit is refused (400),
+# never cut, since the dedupe key and the event decide what a delivery is.
+EVENT_MAX_CHARS = 50
+DEDUPE_KEY_MAX_CHARS = 200
+V2_PREFIX = "v2:"
+EVENT_ID_MAX_CHARS = DEDUPE_KEY_MAX_CHARS - len(V2_PREFIX)
+# What no text column takes: NUL (PostgreSQL refuses it) and unpaired surrogates (not
+# encodable as UTF-8). json.loads joins a valid pair into one character, so any
+# surrogate left in a decoded string is unpaired.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class ShapeError(ValueError):
     """The body is authentic but not a Plane webhook we can read."""
+
+
+def storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
+
+def clean_text(text: str) -> str:
+    """`text` with what no database column can hold replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -62,8 +82,11 @@ class Delivery:
 def parse(body: bytes) -> Delivery:
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ShapeError(f"the body is not JSON: {exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise ShapeError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # The C decoder recurses once per nesting level.
+        raise ShapeError("the body is not valid JSON: it is nested too deeply") from None
     if not isinstance(payload, dict):
         raise ShapeError("the body is JSON but not an object")
     if "version" in payload or "event_id" in payload:
@@ -72,7 +95,21 @@ def parse(body: bytes) -> Delivery:
 
 
 def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
+    """A value from `data` or `activity` as storable text: these are Plane's content, so
+    whatever a column cannot hold is replaced rather than refused."""
+    return clean_text(str(value)) if value not in (None, "") else None
+
+
+def _envelope(value: Any, field: str, limit: int = EVENT_MAX_CHARS) -> str:
+    """An envelope field as stored: text that fits its column, or the body is refused."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ShapeError(f"not a Plane webhook: {field} must be text")
+    text = str(value)
+    if not storable(text):
+        raise ShapeError(f"not a Plane webhook: {field} contains a NUL or an unpaired surrogate")
+    if len(text) > limit:
+        raise ShapeError(f"not a Plane webhook: {field} is longer than {limit} characters")
+    return text
 
 
 def _require(payload: dict, *keys: str) -> None:
@@ -83,12 +120,15 @@ def _require(payload: dict, *keys: str) -> None:
 
 def _parse_v1(payload: dict, body: bytes) -> Delivery:
     _require(payload, "event", "action", "data")
-    event, data = payload["event"], payload["data"]
-    if not isinstance(event, str) or not isinstance(payload["action"], str):
-        raise ShapeError("not a Plane webhook: event and action must be text")
+    data = payload["data"]
+    for field in ("event", "action"):
+        if not isinstance(payload[field], str):
+            raise ShapeError(f"not a Plane webhook: {field} must be text")
+    event = _envelope(payload["event"], "event")
+    action = _envelope(payload["action"], "action")
     if not isinstance(data, dict):
         raise ShapeError("not a Plane webhook: data must be an object")
-    action = ACTIONS.get(payload["action"], payload["action"])
+    action = ACTIONS.get(action, action)
     activity = payload.get("activity") or {}
     if not isinstance(activity, dict):
         raise ShapeError("not a Plane webhook: activity must be an object")
@@ -96,6 +136,7 @@ def _parse_v1(payload: dict, body: bytes) -> Delivery:
     actor = actor if isinstance(actor, dict) else {"id": actor}
     field = _text(activity.get("field"))
     state = data.get("state") if isinstance(data.get("state"), dict) else None
+    state = {key: _text(state.get(key)) for key in ("id", "name", "group")} if state else None
     if field in ("state", "state_id"):
         new_state = _text(activity.get("new_value"))
     elif action == "created":
@@ -107,25 +148,29 @@ def _parse_v1(payload: dict, body: bytes) -> Delivery:
         format="v1",
         dedupe_key=hashlib.sha256(body).hexdigest(),
         event=event,
-        action=str(action),
+        action=action,
         work_item_id=_text(work_item),
         project_id=_text(data.get("project")),
-        name=str(data.get("name") or ""),
+        name=_text(data.get("name")) or "",
         field=field,
         new_state_id=new_state,
         state_in_data=state,
         actor_id=_text(actor.get("id")),
-        actor_name=str(actor.get("display_name") or actor.get("id") or ""),
+        actor_name=_text(actor.get("display_name") or actor.get("id")) or "",
     )
 
 
 def _parse_v2(payload: dict) -> Delivery:
     _require(payload, "event_id", "event", "data")
     data, name = payload["data"], payload["event"]
-    if not isinstance(data, dict) or not isinstance(name, str) or not _text(payload["event_id"]):
+    if not isinstance(data, dict) or not isinstance(name, str) or payload["event_id"] in ("", None):
         raise ShapeError("not a Plane v2 webhook: event must be text, data an object")
+    event_id = _envelope(payload["event_id"], "event_id", EVENT_ID_MAX_CHARS)
     entity, _, action = name.partition(".")
-    entity = str(payload.get("entity_type") or entity)
+    entity = _envelope(entity, "event")
+    action = _envelope(action, "event")
+    if payload.get("entity_type"):
+        entity = _envelope(payload["entity_type"], "entity_type")
     previous = payload.get("previous_attributes") or {}
     previous = previous if isinstance(previous, dict) else {}
     state_changed = action == "updated" and ("state_id" in previous or "state" in previous)
@@ -134,12 +179,12 @@ def _parse_v2(payload: dict) -> Delivery:
     actor_id = _text(actor.get("id") if isinstance(actor, dict) else actor)
     return Delivery(
         format="v2",
-        dedupe_key=f"v2:{payload['event_id']}",
+        dedupe_key=f"{V2_PREFIX}{event_id}",
         event=entity.replace("-", "_"),
         action=ACTIONS.get(action, action),
         work_item_id=_text(data.get("id")),
         project_id=_text(data.get("project_id") or data.get("project")),
-        name=str(data.get("name") or ""),
+        name=_text(data.get("name")) or "",
         field="state_id" if state_changed else None,
         new_state_id=_text(data.get("state_id")) if reports_state else None,
         state_in_data=None,

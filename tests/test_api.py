@@ -1,6 +1,7 @@
 """The pipeline API as its drivers call it: JSON over HTTP with a token."""
 
 import json
+import uuid
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -86,6 +87,17 @@ def test_it_creates_a_task_in_analysis_and_returns_the_existing_one_after(api):
         ({"work_item_id": "PROJ-12", "project_id": PROJECT}, "work_item_id"),
         ({"work_item_id": WORK_ITEM}, "project_id"),
         ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "x" * 501}, "title"),
+        # Not text: DRF read false and 0 as the nil UUID and numbers as text.
+        ({"work_item_id": False, "project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": 0, "project_id": PROJECT}, "work_item_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": 12345}, "project_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": [PROJECT]}, "project_id"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": 0}, "repo"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": False}, "repo"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": 1.5}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": {"a": 1}}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "a\x00b"}, "title"),
+        ({"work_item_id": WORK_ITEM, "project_id": PROJECT, "repo": "\ud800"}, "repo"),
     ],
 )
 def test_creating_with_bad_fields_says_which_and_writes_nothing(api, body, field):
@@ -94,6 +106,41 @@ def test_creating_with_bad_fields_says_which_and_writes_nothing(api, body, field
     assert field in response.json()
     assert field in response.json()["detail"]
     assert Task.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "url,body",
+    [
+        ("advance/", {"stage": "development", "reason": 7}),
+        ("advance/", {"stage": True}),
+        ("deploy/request-approval/", {"reason": False}),
+    ],
+)
+def test_driving_with_a_field_that_is_not_text_is_a_400(api, make_task, url, body):
+    task = make_task(stage="deploy" if "deploy" in url else "analysis")
+    response = post(api, task_url(task, url), body)
+    assert response.status_code == 400
+    assert set(body) & set(response.json())
+    assert StageChange.objects.count() == 0
+
+
+def test_a_work_item_with_a_task_in_another_project_is_a_409_naming_it(api):
+    body = {"work_item_id": WORK_ITEM, "project_id": PROJECT, "title": "Fix login"}
+    assert post(api, "/api/tasks/", body).status_code == 201
+    other = "0e000000-0000-4000-8000-000000000001"
+    response = post(api, "/api/tasks/", {**body, "project_id": other})
+    assert response.status_code == 409
+    assert PROJECT in response.json()["detail"]
+    assert Task.objects.get().project_id == uuid.UUID(PROJECT)
+    assert post(api, "/api/tasks/", body).status_code == 200  # the same project: idempotent
+
+
+def test_the_schema_needs_a_user(client, api):
+    anonymous = client.__class__()
+    response = anonymous.get("/api/schema/?format=json")
+    assert response.status_code == 401
+    assert response.json()["detail"]
+    assert api.get("/api/schema/?format=json").status_code == 200
 
 
 def test_it_lists_tasks_filtered_by_stage_and_repo(api, make_task):
@@ -149,6 +196,42 @@ def test_an_unknown_api_path_is_a_json_404(api):
     response = api.get("/api/nothing-here/")
     assert response.status_code == 404
     assert response.json() == {"detail": "No API endpoint at /api/nothing-here/."}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "path", ["/api/tasks", f"/api/tasks/{WORK_ITEM}/advance", "/api/schema", "/api", "/webhooks/x"]
+)
+def test_a_post_without_the_trailing_slash_is_a_json_404(api, settings, debug, path):
+    # APPEND_SLASH cannot redirect a POST without losing its body; with DEBUG on it raised.
+    settings.DEBUG = debug
+    response = post(api, path, {"stage": "development"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No API endpoint at {path} (paths here end with a slash)."
+    }
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_errors_under_api_and_webhooks_are_json_whatever_the_debug_setting(
+    api, settings, monkeypatch, debug
+):
+    settings.DEBUG = debug
+    api.raise_request_exception = False
+
+    def broken(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("pipeline.views.TaskViewSet.get_queryset", broken)
+    crashed = api.get("/api/tasks/")
+    assert crashed.status_code == 500
+    assert crashed.json() == {
+        "detail": "Internal server error; the details are in the service's log."
+    }
+    unknown = api.get("/webhooks/nothing/")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "No API endpoint at /webhooks/nothing/."}
+    assert api.get("/admin/nothing/").get("Content-Type", "").startswith("text/html")
 
 
 def test_a_wrong_method_is_a_json_405(api, make_task):

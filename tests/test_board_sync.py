@@ -177,6 +177,23 @@ def test_a_plane_that_times_out_for_a_while_catches_up(plane, board_task, drive,
     assert shown(plane, task) == "Code Review"
 
 
+def test_a_hanging_plane_cannot_keep_a_sync_run_past_its_deadline(
+    plane, board_task, drive, settings
+):
+    # Each attempt would wait the read timeout (2 s) and be retried twice: one item alone
+    # took over 6 s when only the loop checked the deadline.
+    settings.PLANE_RETRIES = 2
+    tasks = [board_task(stage="development", name=f"item {n}") for n in range(3)]
+    for task in tasks:
+        drive(engine.advance_stage, task, "code_review")
+    plane.delay_for(60, 5.0)
+    started = time.monotonic()
+    sync_board(max_seconds=1.0)
+    assert time.monotonic() - started < 1.5
+    assert BoardStatus.objects.filter(next_attempt_at__isnull=False).count() == 3  # none lost
+    plane.delay_for(0, 0)
+
+
 def test_429_is_honoured_and_the_sync_resumes_after_retry_after(plane, board_task, drive):
     plane.set_rate_limit(4, 1.0)  # Plane is stricter than our budget believes
     tasks = [board_task(stage="development", name=f"item {n}") for n in range(8)]

@@ -1,5 +1,6 @@
 """GET /healthz: the database and the q cluster, as a load balancer sees them."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -56,19 +57,34 @@ def test_a_cluster_that_reported_long_ago_does_not_count(client, settings):
     assert body["checks"]["cluster"]["error"] == "no q cluster has reported in the last 10 s"
 
 
-def test_a_database_that_does_not_answer_is_named(client, monkeypatch):
+def test_a_database_that_does_not_answer_is_named_without_its_error(client, monkeypatch, caplog):
     report_cluster()
 
     def refuse(*args, **kwargs):
-        raise OperationalError("connection refused")
+        raise OperationalError('connection to "db.internal" (10.0.0.5) refused for "app"')
 
     monkeypatch.setattr("pipeline.health.connection.cursor", refuse)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {
         "ok": False,
-        "error": "database did not answer: connection refused",
+        "error": "database did not answer",
     }
+    assert "db.internal" not in response.content.decode()  # anyone can read /healthz
+    assert "db.internal" in caplog.text  # the operator reads it in the log
+
+
+def test_a_cluster_status_that_cannot_be_read_is_named_without_its_error(client, monkeypatch):
+    def broken():
+        raise ConnectionError("redis://:hunter2@cache.internal:6379 refused")
+
+    monkeypatch.setattr("pipeline.health.Stat.get_all", broken)
+    body = client.get("/healthz").json()
+    assert body["checks"]["cluster"] == {
+        "ok": False,
+        "error": "could not read the q cluster status",
+    }
+    assert "hunter2" not in json.dumps(body)
 
 
 def test_it_needs_no_login_and_only_answers_get(client):

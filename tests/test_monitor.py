@@ -474,6 +474,23 @@ def test_repo_set_is_idempotent_and_list_shows_it(monitor, capsys):
     assert "on DEGRADED: rollback (./deploy rollback 'shop web')" in out
 
 
+def test_repo_list_prints_the_action_a_degraded_verdict_would_run(monitor, capsys):
+    # "rollback" was printed for repos the monitor only alerts on.
+    call_command("repo", "set", "shop", "--rollback-url", "https://ci.example.com/rollback")
+    call_command("repo", "set", "blog")  # no hook
+    call_command("repo", "set", "shop2", "--rollback-command", "./rb", "--alert-only")
+    call_command("repo", "set", "stageboard", "--rollback-command", "./rb")  # self-hosting
+    capsys.readouterr()
+    call_command("repo", "list")
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["shop"].endswith("on DEGRADED: rollback (https://ci.example.com/rollback)")
+    assert lines["blog"].endswith("on DEGRADED: alert only (no rollback hook)")
+    assert lines["shop2"].endswith("on DEGRADED: alert only (set to alert only; hook ./rb)")
+    assert lines["stageboard"].endswith(
+        "on DEGRADED: alert only (the self-hosting repo is never rolled back)"
+    )
+
+
 def test_repo_set_refuses_a_bad_url_and_keeps_nothing(monitor):
     with pytest.raises(CommandError, match="health_url"):
         call_command("repo", "set", "shop", "--health-url", "not a url")

@@ -138,7 +138,7 @@ def test_the_real_deliveries_verify_and_are_stored_as_the_bots_echoes(hook, sett
         "created",
         FIXTURE_ITEM,
     )
-    assert stored.body.encode() == (FIXTURES / f"{captured()[2][0]}.body.raw").read_bytes()
+    assert bytes(stored.body) == (FIXTURES / f"{captured()[2][0]}.body.raw").read_bytes()
     # Plane retries with the same body and a new delivery id: stored once.
     for _, body, headers in captured():
         retry = {**headers, "X-Plane-Delivery": str(uuid.uuid4())}
@@ -217,9 +217,11 @@ def test_an_unauthentic_delivery_is_a_403_and_nothing_is_stored(hook, settings, 
 @pytest.mark.parametrize(
     "raw,message",
     [
-        (b'{"event": "issue", "action": "upd', "the body is not JSON"),
-        (b"event=issue&action=updated", "the body is not JSON"),
-        (b"\xff\xfe{}", "the body is not JSON"),
+        (b'{"event": "issue", "action": "upd', "the body is not valid JSON"),
+        (b"event=issue&action=updated", "the body is not valid JSON"),
+        (b"\xff\xfe{}", "the body is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body is not valid JSON: it is nested too deeply"),
+        (b'{"event": "issue", "action": "updated", "data": ' * 20_000, "nested too deeply"),
         (b"[1, 2, 3]", "the body is JSON but not an object"),
         (b'{"hello": "world"}', "not a Plane webhook: missing event, action, data"),
         (b'{"event": "issue", "action": "updated", "data": []}', "data must be an object"),
@@ -255,14 +257,96 @@ def test_only_post_is_accepted(hook):
     assert requests.get(hook, timeout=10).status_code == 405
 
 
-def test_the_exact_path_needs_its_trailing_slash(live_server):
-    # Plane is registered with the slash; without it Django would redirect and lose the body.
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_path_is_accepted_without_its_trailing_slash_too(live_server, settings, debug):
+    # A redirect to add the slash would lose the body; with DEBUG on Django refused it (500).
+    settings.DEBUG = debug
     project, ids = pipeline_project()
-    answer = send(
-        f"{live_server.url}/webhooks/plane", issue_update(project, ids["To Analyse"])
-    )  # a valid, signed delivery: only the path is wrong
-    assert answer.status_code != 202
+    answer = send(f"{live_server.url}/webhooks/plane", issue_update(project, ids["To Analyse"]))
+    assert (answer.status_code, answer.json()["status"]) == (202, "accepted")
+    run_queued_tasks()
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "field,envelope",
+    [
+        ("action", {"action": "\ud800"}),
+        ("action", {"action": "upd\x00ated"}),
+        ("event", {"event": "\udfff"}),
+        ("event", {"event": "is\x00sue"}),
+        ("event", {"event": "e" * 51}),
+        ("event_id", {"version": 2, "event_id": "e" * 300, "event": "workitem.updated"}),
+        ("event_id", {"version": 2, "event_id": "\x00", "event": "workitem.updated"}),
+        ("event_id", {"version": 2, "event_id": True, "event": "workitem.updated"}),
+        ("event", {"version": 2, "event_id": "1", "event": "workitem.up\ud800dated"}),
+        ("entity_type", {"version": 2, "event_id": "1", "event": "x.y", "entity_type": "\x00"}),
+    ],
+)
+def test_an_envelope_field_that_cannot_be_stored_is_a_400_naming_it(hook, field, envelope):
+    project, ids = pipeline_project()
+    payload = {**issue_update(project, ids["To Analyse"]), **envelope}
+    answer = send(hook, raw=json.dumps(payload).encode())  # json.dumps escapes them: valid JSON
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith("not a Plane")
+    assert f" {field} " in answer.json()["detail"]
     assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["Fix\x00login", "Fix \ud800 login", "Fix \udc00\ud800 login"])
+def test_a_name_no_column_can_hold_is_stored_as_sent_and_processed(hook, name):
+    project, ids = pipeline_project()
+    payload = issue_update(project, ids["To Analyse"])
+    payload["data"]["name"] = name
+    payload["activity"]["actor"] = {"id": HUMAN["id"], "display_name": f"al\x00ice {'x' * 300}"}
+    body = json.dumps(payload).encode()
+    assert send(hook, raw=body).status_code == 202
+    run_queued_tasks()
+    delivery = WebhookDelivery.objects.get()
+    assert bytes(delivery.body) == body  # exactly as signed
+    assert (delivery.state, delivery.attempts) == ("processed", 1)
+    task = Task.objects.get()
+    assert task.title.startswith("Fix") and "\ufffd" in task.title
+    assert "\x00" not in task.title
+
+
+def test_a_to_analyse_move_of_a_work_item_whose_id_is_not_a_uuid_is_ignored(hook):
+    project, ids = pipeline_project()
+    payload = issue_update(project, ids["To Analyse"], item="not-a-uuid")
+    send(hook, payload)
+    run_queued_tasks()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("ignored", 1)
+    assert "not a UUID" in delivery.reason
+    assert Task.objects.count() == 0
+
+
+def test_a_failure_that_cannot_change_is_recorded_once_and_not_retried(hook, monkeypatch):
+    from django_q.models import OrmQ
+
+    project, ids = pipeline_project()
+
+    def unstorable(**kwargs):
+        raise ValueError("a value no column takes")
+
+    monkeypatch.setattr("plane_integration.control_actions.engine.create_task", unstorable)
+    send(hook, issue_update(project, ids["To Analyse"]))
+    run_queued_tasks()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("failed", 1)
+    assert delivery.reason == "ValueError: a value no column takes"
+    assert OrmQ.objects.count() == 0  # acknowledged: the cluster will not deliver it again
+
+
+def test_a_failure_that_may_pass_is_left_to_the_cluster_to_retry(hook, plane):
+    from django_q.models import OrmQ
+
+    project, ids = pipeline_project()
+    send(hook, issue_update(project, str(uuid.uuid4())))  # a state the cache does not know
+    plane.fail_for(10, status=500)
+    run_queued_tasks()
+    assert WebhookDelivery.objects.get().state == "failed"
+    assert OrmQ.objects.count() == 1  # not acknowledged: redelivered after Q_RETRY
 
 
 # --- what deliveries do ------------------------------------------------------------------
@@ -498,4 +582,26 @@ def test_fifty_copies_at_once_make_one_delivery_and_one_task(hook):
     run_queued_tasks()
     assert WebhookDelivery.objects.count() == 1
     assert WebhookDelivery.objects.get().state == "processed"
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_two_deliveries_starting_one_work_item_at_once_record_one_creation(hook, monkeypatch):
+    from plane_integration.ingest import process_delivery
+    from tests.concurrency import at_once
+
+    project, ids = pipeline_project()
+    item = str(uuid.uuid4())
+    moved = issue_update(project, ids["To Analyse"], item=item)
+    created = issue_update(project, None, item=item, action="created", field=None)
+    created["data"]["state"] = {"id": ids["To Analyse"], "group": "unstarted"}
+    for payload in (moved, created):
+        assert send(hook, payload).status_code == 202
+    # Both read "no task yet" before either commits, as two workers at once may.
+    monkeypatch.setattr(Task.objects, "for_work_item", lambda work_item_id: None)
+    pks = iter(list(WebhookDelivery.objects.values_list("pk", flat=True)))
+    at_once(lambda: process_delivery(next(pks)), count=2)
+    reasons = list(WebhookDelivery.objects.values_list("reason", flat=True))
+    assert sum(reason.endswith("task created in analysis") for reason in reasons) == 1
+    assert sum(reason.endswith("created meanwhile: left alone") for reason in reasons) == 1
     assert Task.objects.count() == 1

@@ -3,8 +3,10 @@ import shlex
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from monitoring.classifier import Verdict
 from monitoring.config import current
-from monitoring.models import MonitoredRepo
+from monitoring.models import MonitoredRepo, MonitorWindow
+from monitoring.ticks import action_for
 
 
 class Command(BaseCommand):
@@ -69,12 +71,22 @@ class Command(BaseCommand):
         if not repos:
             self.stdout.write("no repos; add one with: repo set NAME --health-url URL")
         for repo in repos:
-            rollback = (
-                " ".join(shlex.quote(p) for p in repo.rollback_command) or repo.rollback_url or "-"
-            )
-            mode = "alert only" if repo.alert_only or config.alert_only(repo.name) else "rollback"
             watched = "watched" if config.monitors(repo.name) else "not watched"
             self.stdout.write(
                 f"{repo.name}  {watched}  health={repo.health_url or '-'}  "
-                f"error-rate={repo.error_rate_url or '-'}  on DEGRADED: {mode} ({rollback})"
+                f"error-rate={repo.error_rate_url or '-'}  on DEGRADED: {on_degraded(repo, config)}"
             )
+
+
+def on_degraded(repo: MonitoredRepo, config) -> str:
+    """What a DEGRADED verdict would do for the repo: the monitor's own decision, and why."""
+    hook = " ".join(shlex.quote(p) for p in repo.rollback_command) or repo.rollback_url
+    if action_for(Verdict.DEGRADED, repo.name, config, repo) == MonitorWindow.Action.ROLLBACK:
+        return f"rollback ({hook})"
+    if config.alert_only(repo.name):
+        why = "the self-hosting repo is never rolled back"
+    elif repo.alert_only:
+        why = "set to alert only" + (f"; hook {hook}" if hook else "")
+    else:
+        why = "no rollback hook"
+    return f"alert only ({why})"

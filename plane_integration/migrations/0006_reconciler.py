@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pipeline', '0004_switchboard_reconcile_enabled'),
-        ('plane_integration', '0003_guardverdict'),
+        ('plane_integration', '0005_states_requested_at'),
     ]
 
     operations = [

@@ -1,0 +1,130 @@
+"""Property: every correctly signed body gets an answer below 500, and every delivery
+that is accepted is processed or ignored, never failed (on SQLite and PostgreSQL)."""
+
+import json
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from plane_integration.ingest import process_delivery
+from plane_integration.models import PlaneProject, PlaneState, WebhookDelivery
+from plane_integration.webhook_payloads import signature
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "plane_wh_0123456789abcdef0123456789abcdef"
+PROJECT = "5e1ec7ed-0000-4000-8000-000000000001"
+TO_ANALYSE = "5e1ec7ed-0000-4000-8000-0000000000a1"
+CANCELLED = "5e1ec7ed-0000-4000-8000-0000000000c1"
+
+# Bounded so the suite stays fast; each example is one request (and one processing).
+bounded = hypothesis_settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# st.text() never yields surrogates; Plane's JSON can carry them (as escapes), and NUL.
+chars = st.characters(exclude_categories=()) | st.sampled_from(["\x00", "\ud800", "\udc00"])
+any_text = (
+    st.lists(chars, max_size=30).map("".join)
+    | st.integers(min_value=40, max_value=400).map(lambda n: "e" * n)  # beyond a column
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
+ids = st.sampled_from([PROJECT, TO_ANALYSE, CANCELLED]) | st.uuids().map(str) | json_values
+names = st.sampled_from(["issue", "workitem", "issue_comment", "update", "updated", "created"])
+texts = names | any_text
+v1 = st.fixed_dictionaries(
+    {"event": texts, "action": texts, "data": st.dictionaries(any_text, json_values)},
+    optional={
+        "activity": st.fixed_dictionaries(
+            {},
+            optional={
+                "field": st.sampled_from(["state", "state_id"]) | json_values,
+                "new_value": ids,
+                "actor": json_values | st.fixed_dictionaries({"id": ids, "display_name": texts}),
+            },
+        )
+        | json_values
+    },
+).map(lambda p: {**p, "data": {"id": str(uuid.uuid4()), "project": PROJECT, **p["data"]}})
+v2 = st.fixed_dictionaries(
+    {
+        "version": json_values,
+        "event_id": st.uuids().map(str) | json_values,
+        "event": st.sampled_from(["workitem.updated", "workitem.created"]) | any_text,
+        "data": st.fixed_dictionaries(
+            {"id": st.uuids().map(str) | ids, "project_id": ids, "state_id": ids, "name": texts}
+        ),
+    },
+    optional={"previous_attributes": json_values, "actor": json_values, "entity_type": texts},
+)
+
+
+@pytest.fixture
+def world(settings):
+    settings.PLANE_WEBHOOK_SECRET = SECRET
+    settings.PLANE_BOT_USER_ID = ""
+    settings.PLANE_API_URL = ""  # decisions come from the cached states below
+    project = PlaneProject.objects.create(project_id=PROJECT, workspace_slug="acme", repo="shop")
+    for state_id, name, group in [
+        (TO_ANALYSE, "To Analyse", "unstarted"),
+        (CANCELLED, "Cancelled", "cancelled"),
+    ]:
+        PlaneState.objects.create(project=project, state_id=state_id, name=name, group=group)
+    project.states_refreshed_at = project.created_at
+    project.save()
+
+
+@contextmanager
+def rolled_back():
+    """Each example starts from the same database."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+def deliver(client, body: bytes) -> None:
+    with rolled_back():
+        answer = client.post(
+            "/webhooks/plane/",
+            data=body,
+            content_type="application/json",
+            HTTP_X_PLANE_SIGNATURE=signature(body, SECRET),
+            HTTP_X_PLANE_DELIVERY=str(uuid.uuid4()),
+        )
+        assert answer.status_code < 500, answer.content
+        assert answer["Content-Type"] == "application/json"
+        if answer.status_code == 202 and answer.json()["state"] == "pending":
+            pk = answer.json()["delivery"]
+            process_delivery(pk)
+            delivery = WebhookDelivery.objects.get(pk=pk)
+            assert delivery.state in ("processed", "ignored"), delivery.reason
+
+
+@bounded
+@given(value=json_values)
+def test_any_signed_json_value_is_answered_below_500(client, world, value):
+    deliver(client, json.dumps(value).encode())
+
+
+@bounded
+@given(raw=st.binary(max_size=2048))
+def test_any_signed_bytes_are_answered_below_500(client, world, raw):
+    deliver(client, raw)
+
+
+@bounded
+@given(payload=v1 | v2)
+def test_any_signed_webhook_shaped_body_is_answered_and_processed(client, world, payload):
+    deliver(client, json.dumps(payload).encode())
