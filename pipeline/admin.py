@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from pipeline import engine, switchboard
-from pipeline.models import StageChange, Switchboard, SwitchboardChange, Task
+from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
 
 admin.site.site_header = "Stageboard"
 admin.site.site_title = "Stageboard"
@@ -62,6 +62,25 @@ class StageChangeInline(RecordInline):
     ordering = ("-created_at", "-id")
 
 
+class DeploymentInline(RecordInline):
+    model = Deployment
+    fields = (
+        "cycle",
+        "environment",
+        "commit_sha",
+        "ref",
+        "ci_url",
+        "approved_by",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "verdict",
+        "evidence",
+        "action_taken",
+    )
+    ordering = ("-id",)
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ("__str__", "work_item_id", "repo", "stage", "deploy_phase", "updated_at")
@@ -69,7 +88,7 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ("=work_item_id", "repo", "title")
     # Stage, phase and approval change only through the engine (actions, API, events).
     readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
-    inlines = [StageChangeInline]
+    inlines = [DeploymentInline, StageChangeInline]
     actions = ["approve_deploy"]
 
     def get_inline_instances(self, request, obj=None):
@@ -107,7 +126,8 @@ class SwitchboardAdmin(admin.ModelAdmin):
 
     fieldsets = [
         ("Deploy status guard", {"fields": Switchboard.FIELDS[:2]}),
-        ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:]}),
+        ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:9]}),
+        ("Delivery record", {"fields": Switchboard.FIELDS[9:]}),
     ]
 
     def has_add_permission(self, request):

@@ -22,6 +22,7 @@ def seed_values() -> dict:
         "post_deploy_fail_threshold": settings.ORCH_POST_DEPLOY_FAIL_THRESHOLD,
         "post_deploy_error_ratio": settings.ORCH_POST_DEPLOY_ERROR_RATIO,
         "post_deploy_min_samples": settings.ORCH_POST_DEPLOY_MIN_SAMPLES,
+        "deploy_comments_enabled": settings.ORCH_DEPLOY_COMMENTS_ENABLED,
     }
 
 

@@ -4,14 +4,16 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from pipeline.health import healthz
-from pipeline.views import TaskViewSet
+from pipeline.views import DeploymentViewSet, DoraView, TaskViewSet
 
 router = DefaultRouter()
 router.register("tasks", TaskViewSet, basename="task")
+router.register("deployments", DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/metrics/dora/", DoraView.as_view(), name="dora"),
     path("api/", include(router.urls)),
     path("admin/", admin.site.urls),
     path("", include("plane_integration.urls")),

@@ -137,11 +137,14 @@ class PlaneClient:
         return self._collect(path, {"fields": ",".join(fields)})
 
     def add_comment(
-        self, workspace: str, project_id: str, work_item_id: str, html: str
+        self, workspace: str, project_id: str, work_item_id: str, html: str, *, reserve: int = 0
     ) -> PlaneResult:
         # Not idempotent: resent only when the first attempt never reached Plane.
+        # `reserve`: budget slots left to the board sync (a comment has the lower priority).
         path = self._item_path(workspace, project_id, work_item_id) + "comments/"
-        return self._request("POST", path, json={"comment_html": html}, idempotent=False)
+        return self._request(
+            "POST", path, json={"comment_html": html}, idempotent=False, reserve=reserve
+        )
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -210,13 +213,14 @@ class PlaneClient:
         json: Any = None,
         params: dict | None = None,
         idempotent: bool = True,
+        reserve: int = 0,
     ) -> PlaneResult:
         url = f"{self.base_url}/api/v1{path}"
         result = PlaneResult(ok=False, error="not sent")
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))
-            wait = self.budget.acquire()
+            wait = self.budget.acquire(reserve)
             if wait:
                 return PlaneResult(
                     ok=False,
@@ -228,10 +232,14 @@ class PlaneClient:
                     method, url, json=json, params=params, timeout=self.timeout
                 )
             except requests.ConnectionError as exc:
-                result = PlaneResult(ok=False, error=f"cannot reach Plane: {exc}")
+                never = _never_connected(exc)
+                # The wording tells callers of non-idempotent calls whether Plane may
+                # have the request: "cannot reach" means it certainly does not.
+                why = "cannot reach Plane" if never else "the connection to Plane broke"
+                result = PlaneResult(ok=False, error=f"{why}: {exc}")
                 # A connection that was never made is safe to retry; one that broke after
                 # the request left may have reached Plane, so only an idempotent call is.
-                if idempotent or _never_connected(exc):
+                if idempotent or never:
                     continue
                 return result
             except requests.Timeout as exc:
