@@ -152,3 +152,13 @@ class SwitchboardAdmin(admin.ModelAdmin):
 class SwitchboardChangeAdmin(RecordAdmin):
     list_display = ("at", "who", "field", "old", "new")
     list_filter = ("field", "who", "at")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(RecordAdmin):
+    """Every deploy attempt; DORA's figures over them are at /admin/dora/."""
+
+    list_display = ("__str__", "task", "environment", "outcome", "verdict", "finished_at")
+    list_filter = ("outcome", "repo", "environment", "verdict")
+    search_fields = ("commit_sha", "repo", "ref")
+    date_hierarchy = "finished_at"

@@ -112,10 +112,13 @@ def _restores(facts: list[DeployFact], in_period: list[DeployFact]) -> tuple[lis
 
 
 def weeks(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
-    """Seven-day buckets from `since`; the last one ends at `until`."""
+    """Seven-day buckets from `since`; the last one ends at `until` (and takes in a
+    remainder of under a second rather than making it a week of its own)."""
     buckets, start = [], since
     while start < until:
         end = min(start + timedelta(days=7), until)
+        if until - end < timedelta(seconds=1):
+            end = until
         buckets.append((start, end))
         start = end
     return buckets

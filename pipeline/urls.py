@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from pipeline.dora_admin import dora_view
 from pipeline.health import healthz
 from pipeline.views import DeploymentViewSet, DoraView, TaskViewSet
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/metrics/dora/", DoraView.as_view(), name="dora"),
     path("api/", include(router.urls)),
+    path("admin/dora/", admin.site.admin_view(dora_view), name="admin-dora"),
     path("admin/", admin.site.urls),
     path("", include("plane_integration.urls")),
 ]
