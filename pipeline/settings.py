@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "pipeline",
     "plane_integration",
     "monitoring",
+    "operations",
 ]
 
 MIDDLEWARE = [
