@@ -13,6 +13,7 @@ router.register("deployments", DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", include("operations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/metrics/dora/", DoraView.as_view(), name="dora"),
     path("api/", include(router.urls)),
