@@ -1,9 +1,13 @@
-"""What a verdict does: alert (a comment on the work item) and, for DEGRADED, roll back.
+"""What a verdict does: for DEGRADED with a hook, roll back; then settle the deployment.
 
 `run_action` is a q task of its own, queued in the same transaction that claimed the
 verdict, so the action is never lost. It runs at most once: it claims the action with a
 conditional UPDATE (pending -> running) before doing anything, and a running action is
 never started again, even if its worker died; an operator sees it still running.
+
+The alert itself is the deployment's: once settled (`monitoring.outcomes.acted`), its
+outcome becomes one comment on the work item (`plane_integration.deploy_comments`, sent
+at most once, retried until Plane takes it) and a notification (`operations.notify`).
 """
 
 import logging
@@ -11,13 +15,11 @@ import os
 import subprocess
 
 import requests
+from django.db import transaction
 from django.utils import timezone
-from django.utils.html import escape
 
-from monitoring.classifier import Verdict
+from monitoring import outcomes
 from monitoring.models import MonitoredRepo, MonitorWindow
-from plane_integration.comments import post_comment
-from plane_integration.setters import Result
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +38,19 @@ def run_action(window_id: int) -> str:
     if not claimed:
         return "taken"  # another worker has it, or it ran already
     window = MonitorWindow.objects.select_related("task").get(pk=window_id)
-    comment = post_comment(
-        window.task, comment_html(window), caller="monitor", reason=window.verdict
-    )
-    # An alert nobody saw is not done: a failed comment fails an alert-only action.
-    alerted = comment.result is not Result.FAILED
-    ok = alerted or window.action == Action.ROLLBACK
-    result = f"alerted (comment {comment.result})" if alerted else f"comment failed: {comment.why}"
-    output = ""
+    ok, result, output = True, "alerted (the deployment's comment and notification)", ""
+    did = "alert only, no rollback"
     if window.action == Action.ROLLBACK:
         ok, result, output = roll_back(window)
-        if not alerted:
-            result = f"{result}; comment failed: {comment.why}"
-    MonitorWindow.objects.filter(pk=window_id).update(
-        action_state=ActionState.DONE if ok else ActionState.FAILED,
-        action_finished_at=timezone.now(),
-        action_result=result[:200],
-        action_output=output[-OUTPUT_KEPT:],
-    )
+        did = f"rolled back ({result})" if ok else f"rollback failed: {result}"
+    with transaction.atomic():
+        MonitorWindow.objects.filter(pk=window_id).update(
+            action_state=ActionState.DONE if ok else ActionState.FAILED,
+            action_finished_at=timezone.now(),
+            action_result=result[:200],
+            action_output=output[-OUTPUT_KEPT:],
+        )
+        outcomes.acted(window, did)
     logger.error(
         "post-deploy %s for %s on %s: %s; %s",
         window.verdict,
@@ -71,26 +68,6 @@ def run_action(window_id: int) -> str:
         },
     )
     return result
-
-
-def comment_html(window: MonitorWindow) -> str:
-    if window.verdict == Verdict.DEGRADED:
-        what = "roll back" if window.action == Action.ROLLBACK else "alert only, no rollback"
-        head = f"Post-deploy monitor: DEGRADED ({what})"
-    else:
-        head = f"Post-deploy monitor: {window.verdict} (no rollback)"
-    numbers = (
-        f"{window.probes_measured} probes measured, {window.consecutive_failures} failing in a "
-        f"row at the end, {window.server_errors} answered 5xx, {window.probes_unmeasured} "
-        f"could not be made"
-    )
-    if window.source_ratio is not None:
-        numbers += f"; error-rate source: {window.source_ratio:.1%}"
-    return (
-        f"<p><strong>{escape(head)}</strong></p><p>{escape(window.verdict_reason)}</p>"
-        f"<p>{escape(numbers)}. Repo {escape(window.repo)}, window opened "
-        f"{window.opened_at:%Y-%m-%d %H:%M:%S} UTC.</p>"
-    )
 
 
 def roll_back(window: MonitorWindow) -> tuple[bool, str, str]:

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
+from monitoring import outcomes
 from monitoring.classifier import Verdict
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
@@ -99,6 +100,7 @@ class MonitorWindowAdmin(admin.ModelAdmin):
                 action=MonitorWindow.Action.NONE,
             )
             if aborted:
+                outcomes.aborted(window.task, window.cycle, f"aborted by {who}")
                 announce(window.task)
                 done += 1
         self.message_user(request, f"Aborted {done} window(s).", messages.SUCCESS)

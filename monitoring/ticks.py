@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from monitoring import outcomes
 from monitoring.classifier import ProbeResult, Verdict, judge
 from monitoring.config import MonitorConfig, current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
@@ -129,15 +130,17 @@ def apply_tick(
         task = window.task
         if task.stage != Stage.DONE or task.cycle != window.cycle:
             # Cancelled or re-opened during the window: stop, and tell the board nothing.
+            why = f"the task left done (now {task.stage}) during the window"
             MonitorWindow.objects.filter(pk=window_id, state=State.ACTIVE).update(
                 state=State.ABORTED,
                 closed_at=now,
                 closed_by="monitor",
-                verdict_reason=f"the task left done (now {task.stage}) during the window",
+                verdict_reason=why,
                 next_tick_at=None,
                 claimed_until=None,
                 action=Action.NONE,
             )
+            outcomes.aborted(task, window.cycle, why)
             return "aborted"
         counts = window.counts
         probes = []
@@ -204,6 +207,8 @@ def close(
     )
     if not claimed:
         return False
+    window.refresh_from_db()
+    outcomes.judged(window)
     if action != Action.NONE:
         queue_action(window.pk, repo)
     announce(window.task)

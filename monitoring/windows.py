@@ -7,6 +7,7 @@ from django_q.tasks import async_task
 
 from monitoring.config import current
 from monitoring.models import MonitorWindow
+from monitoring.outcomes import armed
 from pipeline.models import StageChange, Task
 from pipeline.signals import task_changed
 from pipeline.stages import Stage
@@ -27,7 +28,7 @@ def arm(sender, task: Task, change: StageChange, **kwargs) -> None:
     if not config.monitors(task.repo):
         return
     now = timezone.now()
-    _, opened = MonitorWindow.objects.get_or_create(
+    window, opened = MonitorWindow.objects.get_or_create(
         task=task,
         cycle=task.cycle,
         defaults={
@@ -38,6 +39,7 @@ def arm(sender, task: Task, change: StageChange, **kwargs) -> None:
         },
     )
     if opened:
+        armed(task, window)
         transaction.on_commit(request_tick)
 
 

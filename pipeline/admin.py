@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from pipeline import engine, switchboard
-from pipeline.models import StageChange, Switchboard, SwitchboardChange, Task
+from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
 
 admin.site.site_header = "Stageboard"
 admin.site.site_title = "Stageboard"
@@ -62,6 +62,25 @@ class StageChangeInline(RecordInline):
     ordering = ("-created_at", "-id")
 
 
+class DeploymentInline(RecordInline):
+    model = Deployment
+    fields = (
+        "cycle",
+        "environment",
+        "commit_sha",
+        "ref",
+        "ci_url",
+        "approved_by",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "verdict",
+        "evidence",
+        "action_taken",
+    )
+    ordering = ("-id",)
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ("__str__", "work_item_id", "repo", "stage", "deploy_phase", "updated_at")
@@ -69,7 +88,7 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ("=work_item_id", "repo", "title")
     # Stage, phase and approval change only through the engine (actions, API, events).
     readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
-    inlines = [StageChangeInline]
+    inlines = [DeploymentInline, StageChangeInline]
     actions = ["approve_deploy"]
 
     def get_inline_instances(self, request, obj=None):
@@ -109,6 +128,7 @@ class SwitchboardAdmin(admin.ModelAdmin):
         ("Deploy status guard", {"fields": Switchboard.FIELDS[:2]}),
         ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:9]}),
         ("Reconciler", {"fields": ["reconcile_enabled"]}),
+        ("Delivery record", {"fields": ["deploy_comments_enabled"]}),
     ]
 
     def has_add_permission(self, request):
@@ -133,3 +153,13 @@ class SwitchboardAdmin(admin.ModelAdmin):
 class SwitchboardChangeAdmin(RecordAdmin):
     list_display = ("at", "who", "field", "old", "new")
     list_filter = ("field", "who", "at")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(RecordAdmin):
+    """Every deploy attempt; DORA's figures over them are at /admin/dora/."""
+
+    list_display = ("__str__", "task", "environment", "outcome", "verdict", "finished_at")
+    list_filter = ("outcome", "repo", "environment", "verdict")
+    search_fields = ("commit_sha", "repo", "ref")
+    date_hierarchy = "finished_at"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from pipeline import gates
+from pipeline import deployments, gates
 from pipeline.models import StageChange, Task
 from pipeline.signals import stage_entered, task_changed
 from pipeline.stages import (
@@ -105,8 +105,19 @@ def request_deploy_approval(task: Task, *, caller: str, reason: str = "") -> Out
     return _set_phase(task, DeployPhase.AWAITING_APPROVAL, "request-approval", caller, reason)
 
 
-def start_deploy(task: Task, *, caller: str, reason: str = "") -> Outcome:
-    return _set_phase(task, DeployPhase.DEPLOYING, "start", caller, reason)
+def start_deploy(
+    task: Task, *, caller: str, reason: str = "", details: dict | None = None
+) -> Outcome:
+    """Start the approved deploy and record it as a `Deployment` with `details`
+    (environment, commit_sha, ref, ci_url, committed_at; validated by the caller).
+    Re-sending a start that happened changes nothing, its details included."""
+    with _locked(task, caller) as locked:
+        _require_deploy_stage(locked, "start")
+        if locked.deploy_phase == DeployPhase.DEPLOYING:
+            return _unchanged(task, locked)
+        change = _change_phase(locked, DeployPhase.DEPLOYING, caller=caller, reason=reason)
+        deployments.open_deployment(locked, caller=caller, details=details)
+    return _changed(task, locked, change)
 
 
 def approve_deploy(task: Task, *, caller: str, reason: str = "") -> Outcome:
@@ -140,6 +151,8 @@ def finish_deploy(task: Task, *, succeeded: bool, caller: str, reason: str = "")
             return _unchanged(task, locked)
         _require_deploy_stage(locked, action)
         _change_phase(locked, phase, caller=caller, reason=reason)
+        # Recorded before the stage change: entering done may arm the monitor on it.
+        deployments.finish(locked, succeeded=succeeded, caller=caller)
         change = _change_stage(locked, stage, caller=caller, reason=reason)
     return _changed(task, locked, change)
 
@@ -205,6 +218,8 @@ def _apply(locked: Task, *, caller: str, reason: str, **fields) -> StageChange:
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.save(update_fields=[*fields, "updated_at"])
+    if from_stage == Stage.DEPLOY and locked.stage != Stage.DEPLOY:
+        deployments.abort_running(locked, f"the task left deploy for {locked.stage}")
     change = StageChange.objects.create(
         task=locked,
         cycle=locked.cycle,

@@ -137,6 +137,9 @@ class Switchboard(models.Model):
         help_text="Kill-switch: off, scheduled reconciler sweeps do nothing "
         "(`manage.py reconcile` still runs when asked)",
     )
+    deploy_comments_enabled = models.BooleanField(
+        default=True, help_text="Comment each deploy's outcome on its work item"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     FIELDS = (
@@ -150,6 +153,7 @@ class Switchboard(models.Model):
         "post_deploy_error_ratio",
         "post_deploy_min_samples",
         "reconcile_enabled",
+        "deploy_comments_enabled",
     )
 
     class Meta:
@@ -178,3 +182,75 @@ class SwitchboardChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old} -> {self.new}"
+
+
+class Deployment(models.Model):
+    """One deploy attempt of a task, and how it ended (written by `pipeline.deployments`).
+
+    `outcome` is empty while the deploy runs. A successful deploy of a watched repo keeps
+    `succeeded` until the monitor's verdict turns it into what production showed; it is
+    `settled` (final, told on the work item) once nothing more will change it.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        ROLLED_BACK = "rolled_back"
+        DEGRADED_ALERT_ONLY = "degraded_alert_only"
+        INCONCLUSIVE = "inconclusive"
+        ABORTED = "aborted"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="deployments")
+    cycle = models.PositiveIntegerField()
+    repo = models.CharField(max_length=200, blank=True, db_index=True)
+    environment = models.CharField(max_length=50, default="production")
+    commit_sha = models.CharField(max_length=40, blank=True)
+    ref = models.CharField(max_length=255, blank=True)
+    ci_url = models.URLField(max_length=500, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    # When the task's work started (its creation, or its re-opening for a later cycle):
+    # kept here so DORA's lead time is one query, whatever the history's size.
+    work_started_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=200, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.CharField(max_length=200, blank=True)
+    # Null when the deploy was started outside the API (its finish is all we saw).
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, db_index=True)
+    window_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The post-deploy monitor window that watched it"
+    )
+    verdict = models.CharField(max_length=12, blank=True)
+    evidence = models.TextField(blank=True, help_text="What the verdict rests on")
+    action_taken = models.CharField(max_length=300, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["repo", "finished_at"], name="deployment_repo_finished")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    outcome__in=[
+                        "",
+                        "succeeded",
+                        "failed",
+                        "rolled_back",
+                        "degraded_alert_only",
+                        "inconclusive",
+                        "aborted",
+                    ]
+                ),
+                name="deployment_outcome_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        sha = self.commit_sha[:7] or "no commit"
+        return f"{self.repo or '-'} {sha} ({self.outcome or 'running'})"
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit_sha[:7]

@@ -1,7 +1,8 @@
+from django.core.validators import RegexValidator, URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from pipeline.models import StageChange, Task
+from pipeline.models import Deployment, StageChange, Task
 from pipeline.stages import Stage
 
 
@@ -120,3 +121,78 @@ class AdvanceSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = TextField(allow_blank=True, required=False, default="")
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    work_item_id = serializers.UUIDField(source="task.work_item_id", read_only=True)
+    outcome = serializers.SerializerMethodField()
+    short_sha = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "work_item_id",
+            "cycle",
+            "repo",
+            "environment",
+            "commit_sha",
+            "short_sha",
+            "ref",
+            "ci_url",
+            "committed_at",
+            "approved_by",
+            "approved_at",
+            "started_by",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "window_id",
+            "verdict",
+            "evidence",
+            "action_taken",
+            "settled_at",
+        ]
+        read_only_fields = fields
+
+    def get_outcome(self, deployment: Deployment) -> str | None:
+        return deployment.outcome or None  # None: still running
+
+
+SHA = RegexValidator(r"^[0-9a-fA-F]{7,40}$", "A commit SHA is 7 to 40 hex digits.")
+ENVIRONMENT = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "An environment is letters, digits and . _ - only."
+)
+
+
+class DeployActionSerializer(ReasonSerializer):
+    """`start` also takes what is being deployed; the other actions only a reason."""
+
+    commit_sha = TextField(required=False, allow_blank=True, validators=[SHA])
+    ref = TextField(required=False, allow_blank=True, max_length=255)
+    ci_url = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"], message="Give an http(s) URL.")],
+    )
+    environment = TextField(
+        required=False, allow_blank=True, max_length=50, validators=[ENVIRONMENT]
+    )
+    committed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_commit_sha(self, value: str) -> str:
+        return value.lower()
+
+    def details(self) -> dict:
+        return {k: v for k, v in self.validated_data.items() if k != "reason" and v}
+
+
+class DoraQuerySerializer(serializers.Serializer):
+    repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=366)
+
+
+class DeploymentQuerySerializer(serializers.Serializer):
+    repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    since = serializers.DateTimeField(required=False, input_formats=["iso-8601", "%Y-%m-%d"])

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "pipeline",
     "plane_integration",
     "monitoring",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,25 @@ ORCH_POST_DEPLOY_FAIL_THRESHOLD = env_int("ORCH_POST_DEPLOY_FAIL_THRESHOLD", 3, 
 ORCH_POST_DEPLOY_ERROR_RATIO = env_float("ORCH_POST_DEPLOY_ERROR_RATIO", 0.1)
 ORCH_POST_DEPLOY_MIN_SAMPLES = env_int("ORCH_POST_DEPLOY_MIN_SAMPLES", 5, minimum=1)
 ORCH_POST_DEPLOY_PROBE_TIMEOUT = env_float("ORCH_POST_DEPLOY_PROBE_TIMEOUT", 5.0, minimum=0.1)
+# Seeds the switchboard flag: one comment per deploy outcome on the task's work item.
+ORCH_DEPLOY_COMMENTS_ENABLED = env_bool("ORCH_DEPLOY_COMMENTS_ENABLED", True)
+
+# --- Notifications and metrics -----------------------------------------------------------
+# Apprise URLs (comma or space separated): slack://, msteams://, discord://, mailto://,
+# ntfy://, json://... Empty: notifications are recorded as skipped, never sent.
+# Kept as one string: apprise splits it itself, and knows which commas belong to a URL.
+NOTIFY_URLS = env.str("NOTIFY_URLS", default="")
+# A deploy still awaiting approval after this many minutes is notified once.
+NOTIFY_APPROVAL_AFTER_MINUTES = env_int("NOTIFY_APPROVAL_AFTER_MINUTES", 30, minimum=1)
+# Failures only by default; true also notifies successful and failed deploys.
+NOTIFY_ALL_DEPLOYS = env_bool("NOTIFY_ALL_DEPLOYS", False)
+# Occurrences of one kind within this many seconds of a sent notification are grouped
+# into the next one instead of being sent one by one.
+NOTIFY_GROUP_SECONDS = env_int("NOTIFY_GROUP_SECONDS", 600, minimum=0)
+# Sends of one notification before it is recorded as failed.
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+# GET /metrics answers a request with "Authorization: Bearer <this>" or a staff session.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 
 # --- Reconciler ---------------------------------------------------------------------------
 # Seeds the switchboard's kill-switch for scheduled sweeps, like the ORCH_ flags above.

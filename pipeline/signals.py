@@ -10,9 +10,14 @@ Arguments: `task` (locked, already saved), `change` (the StageChange row).
 change of stage, deploy phase or approval, with `send_robust`: a failing receiver is
 logged and never undoes the truth. Board indication listens here. Arguments: `task`,
 `change` (None for a new task).
+
+`deployment_settled` is sent after commit once a deployment's outcome is final (see
+`pipeline.deployments`), with `send_robust`. The work item's comment and the
+notifications listen. Arguments: `deployment` (its task selected).
 """
 
 from django.dispatch import Signal
 
 stage_entered = Signal()
 task_changed = Signal()
+deployment_settled = Signal()

@@ -23,6 +23,7 @@ def seed_values() -> dict:
         "post_deploy_error_ratio": settings.ORCH_POST_DEPLOY_ERROR_RATIO,
         "post_deploy_min_samples": settings.ORCH_POST_DEPLOY_MIN_SAMPLES,
         "reconcile_enabled": settings.ORCH_RECONCILE_ENABLED,
+        "deploy_comments_enabled": settings.ORCH_DEPLOY_COMMENTS_ENABLED,
     }
 
 

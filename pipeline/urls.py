@@ -3,16 +3,21 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from pipeline.dora_admin import dora_view
 from pipeline.health import healthz
-from pipeline.views import TaskViewSet
+from pipeline.views import DeploymentViewSet, DoraView, TaskViewSet
 
 router = DefaultRouter()
 router.register("tasks", TaskViewSet, basename="task")
+router.register("deployments", DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", include("operations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/metrics/dora/", DoraView.as_view(), name="dora"),
     path("api/", include(router.urls)),
+    path("admin/dora/", admin.site.admin_view(dora_view), name="admin-dora"),
     path("admin/", admin.site.urls),
     path("", include("plane_integration.urls")),
 ]

@@ -3,20 +3,27 @@
 import uuid
 from functools import partial
 
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from pipeline import engine
-from pipeline.models import Task
+from pipeline.dora_report import dora_report
+from pipeline.models import Deployment, Task
 from pipeline.serializers import (
     AdvanceSerializer,
     BoardStatusSerializer,
-    ReasonSerializer,
+    DeployActionSerializer,
+    DeploymentQuerySerializer,
+    DeploymentSerializer,
+    DoraQuerySerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
     TaskSerializer,
@@ -147,13 +154,15 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         )
 
     @extend_schema(
-        request=ReasonSerializer,
+        request=DeployActionSerializer,
         responses={200: TaskDetailSerializer},
         parameters=[
             OpenApiParameter("deploy_action", str, OpenApiParameter.PATH, enum=[*DEPLOY_ACTIONS])
         ],
         description="Drive the deploy phase: request-approval, approve, start, succeed "
-        "(also moves the task to done) or fail (back to development).",
+        "(also moves the task to done) or fail (back to development). `start` records the "
+        "deployment with what is deployed: commit_sha (7-40 hex digits), ref, ci_url "
+        "(http or https), environment (default production), committed_at; all optional.",
     )
     @action(detail=True, methods=["post"], url_path=r"deploy/(?P<deploy_action>[^/.]+)")
     def deploy(self, request, work_item_id=None, deploy_action=None):
@@ -161,9 +170,21 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
             raise NotFound(
                 f"Unknown deploy action {deploy_action!r}; known: {', '.join(DEPLOY_ACTIONS)}."
             )
-        incoming = ReasonSerializer(data=request.data)
+        incoming = DeployActionSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        return self._drive(DEPLOY_ACTIONS[deploy_action], reason=incoming.validated_data["reason"])
+        change = DEPLOY_ACTIONS[deploy_action]
+        if deploy_action == "start":
+            change = partial(change, details=incoming.details())
+        return self._drive(change, reason=incoming.validated_data["reason"])
+
+    @extend_schema(responses={200: DeploymentSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def deployments(self, request, work_item_id=None):
+        """The task's deploy attempts, newest first."""
+        task = self.get_object()
+        rows = Deployment.objects.filter(task=task).select_related("task").order_by("-id")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(DeploymentSerializer(page, many=True).data)
 
     @extend_schema(
         responses={200: BoardStatusSerializer},
@@ -186,3 +207,58 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
             raise Conflict(refused.reason) from None
         task = self.get_queryset().get(pk=task.pk)
         return Response(TaskDetailSerializer(task).data)
+
+
+class ViewPermission(BasePermission):
+    """Reading the delivery record needs what reading tasks needs."""
+
+    message = TaskPermission.message
+
+    def has_permission(self, request, view):
+        return bool(
+            request.user
+            and request.user.is_authenticated
+            and request.user.has_perm("pipeline.view_task")
+        )
+
+
+class DeploymentViewSet(mixins.ListModelMixin, GenericViewSet):
+    """Every deploy attempt, newest first; `repo` and `since` (a date or date-time) filter."""
+
+    permission_classes = [ViewPermission]
+    serializer_class = DeploymentSerializer
+
+    def get_queryset(self):
+        query = DeploymentQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = Deployment.objects.select_related("task").order_by("-id")
+        if query.validated_data.get("repo"):
+            rows = rows.filter(repo=query.validated_data["repo"])
+        since = query.validated_data.get("since")
+        if since is not None:
+            rows = rows.filter(Q(started_at__gte=since) | Q(finished_at__gte=since))
+        return rows
+
+    @extend_schema(
+        parameters=[OpenApiParameter("repo", str), OpenApiParameter("since", OpenApiTypes.DATETIME)]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+class DoraView(APIView):
+    """DORA's four keys for the last `days` days, overall or for `repo`, with the counts
+    they rest on and the same figures week by week (`pipeline.dora` says how)."""
+
+    permission_classes = [ViewPermission]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("repo", str), OpenApiParameter("days", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        query = DoraQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            dora_report(days=query.validated_data["days"], repo=query.validated_data.get("repo"))
+        )

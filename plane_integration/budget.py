@@ -32,20 +32,23 @@ class RateBudget:
     def acquire(self, reserve: int = 0) -> float:
         """Take a slot for one request now and return 0, or return the seconds to wait.
 
-        With `reserve`, take a slot only while that many stay free for other callers.
+        `reserve` slots stay free for others: a low-priority caller (a comment) leaves
+        them to the board sync, so a status change never waits for a comment.
         """
+        usable = max(1, self.limit - reserve)
         with transaction.atomic():
             row = self._locked_row()
             now = time.time()
             if row.blocked_until > now:
                 return row.blocked_until - now
             recent = [t for t in row.sent_at if t > now - self.window]
-            limit = max(1, self.limit - reserve)
-            if len(recent) >= limit:
+            if len(recent) >= usable:
                 # The slot frees when the oldest request that fills the budget leaves the window.
-                return recent[-limit] + self.window - now
+                return recent[-usable] + self.window - now
             row.sent_at = [*recent, now]
-            row.save(update_fields=["sent_at"])
+            # Counted here, in the row every process already writes: /metrics reads it.
+            row.requests_total += 1
+            row.save(update_fields=["sent_at", "requests_total"])
             return 0.0
 
     def block(self, seconds: float) -> None:
@@ -53,7 +56,8 @@ class RateBudget:
         with transaction.atomic():
             row = self._locked_row()
             row.blocked_until = max(row.blocked_until, time.time() + seconds)
-            row.save(update_fields=["blocked_until"])
+            row.rate_limited_total += 1
+            row.save(update_fields=["blocked_until", "rate_limited_total"])
 
     def _locked_row(self) -> PlaneRateBudget:
         # The row lock makes concurrent acquires from every process queue here (PostgreSQL);

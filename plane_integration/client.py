@@ -181,11 +181,14 @@ class PlaneClient:
         return self._page(path, {"fields": ",".join(fields), "order_by": order_by}, cursor)
 
     def add_comment(
-        self, workspace: str, project_id: str, work_item_id: str, html: str
+        self, workspace: str, project_id: str, work_item_id: str, html: str, *, reserve: int = 0
     ) -> PlaneResult:
         # Not idempotent: resent only when the first attempt never reached Plane.
+        # `reserve`: budget slots left to the board sync (a comment has the lower priority).
         path = self._item_path(workspace, project_id, work_item_id) + "comments/"
-        return self._request("POST", path, json={"comment_html": html}, idempotent=False)
+        return self._request(
+            "POST", path, json={"comment_html": html}, idempotent=False, reserve=reserve
+        )
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -256,6 +259,7 @@ class PlaneClient:
         json: Any = None,
         params: dict | None = None,
         idempotent: bool = True,
+        reserve: int = 0,
     ) -> PlaneResult:
         url = f"{self.base_url}/api/v1{path}"
         result = PlaneResult(ok=False, error="not sent")
@@ -268,7 +272,7 @@ class PlaneClient:
             timeout = self._timeout()
             if timeout is None:
                 return PlaneResult(ok=False, error="not sent: the run's time is up", retry_after=0)
-            wait = self.budget.acquire(reserve=self.reserve)
+            wait = self.budget.acquire(max(reserve, self.reserve))
             if wait:
                 return PlaneResult(
                     ok=False,
@@ -281,10 +285,14 @@ class PlaneClient:
                     method, url, json=json, params=params, timeout=timeout
                 )
             except requests.ConnectionError as exc:
-                result = PlaneResult(ok=False, error=f"cannot reach Plane: {exc}")
+                never = _never_connected(exc)
+                # The wording tells callers of non-idempotent calls whether Plane may
+                # have the request: "cannot reach" means it certainly does not.
+                why = "cannot reach Plane" if never else "the connection to Plane broke"
+                result = PlaneResult(ok=False, error=f"{why}: {exc}")
                 # A connection that was never made is safe to retry; one that broke after
                 # the request left may have reached Plane, so only an idempotent call is.
-                if idempotent or _never_connected(exc):
+                if idempotent or never:
                     continue
                 return result
             except requests.Timeout as exc:

@@ -1,4 +1,4 @@
-"""Comments on a task's work item (the monitor explains its verdicts this way).
+"""Comments on a task's work item (each deploy's outcome is told this way).
 
 Never-raise, like the setters: the outcome says sent, skipped or failed with why.
 """
@@ -14,9 +14,13 @@ from plane_integration.setters import Result, SetOutcome
 logger = logging.getLogger(__name__)
 
 
-def post_comment(task: Task, html: str, *, caller: str, reason: str = "") -> SetOutcome:
+def post_comment(
+    task: Task, html: str, *, caller: str, reason: str = "", reserve: int = 0
+) -> SetOutcome:
+    """Post `html` on the task's work item now; `reserve` budget slots stay free for the
+    board sync."""
     try:
-        outcome = _post(task, html)
+        outcome = _post(task, html, reserve)
     except Exception as exc:
         logger.exception("comment on %s failed inside Stageboard", task.work_item_id)
         outcome = SetOutcome(Result.FAILED, "comment", why=f"internal error: {exc!r}")
@@ -33,7 +37,7 @@ def post_comment(task: Task, html: str, *, caller: str, reason: str = "") -> Set
     return outcome
 
 
-def _post(task: Task, html: str) -> SetOutcome:
+def _post(task: Task, html: str, reserve: int) -> SetOutcome:
     client = PlaneClient.from_settings()
     if client is None:
         return SetOutcome(Result.SKIPPED, "comment", why="Plane is not configured")
@@ -42,7 +46,11 @@ def _post(task: Task, html: str) -> SetOutcome:
         why = f"project {task.project_id} is not a configured Plane project"
         return SetOutcome(Result.SKIPPED, "comment", why=why)
     result = client.add_comment(
-        project.workspace_slug, str(project.project_id), str(task.work_item_id), html
+        project.workspace_slug,
+        str(project.project_id),
+        str(task.work_item_id),
+        html,
+        reserve=reserve,
     )
     if not result.ok:
         return SetOutcome(

@@ -38,6 +38,8 @@ def start(
         )
         if created:
             return STARTED, f"{why}: task created in analysis"
+        # Another delivery or sweep created it since we looked: only that one records it.
+        return None, f"{why}, but the task was created meanwhile: left alone"
     if engine.reopen_task(task, caller=caller, reason=why).changed:
         return REOPENED, f"{why}: task re-opened in analysis (cycle {task.cycle})"
     return None, f"{why}, but the task is in {task.stage} already: left alone"

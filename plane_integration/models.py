@@ -119,6 +119,8 @@ class PlaneRateBudget(models.Model):
     key_id = models.CharField(max_length=64, unique=True, help_text="sha256 of the API key")
     sent_at = models.JSONField(default=list, help_text="Unix times of the requests in the window")
     blocked_until = models.FloatField(default=0, help_text="Unix time Plane's Retry-After ends")
+    requests_total = models.PositiveBigIntegerField(default=0, help_text="Requests ever sent")
+    rate_limited_total = models.PositiveBigIntegerField(default=0, help_text="429s ever answered")
 
     def __str__(self) -> str:
         return f"budget {self.key_id[:12]}"
@@ -286,3 +288,43 @@ class ReconcileRepair(models.Model):
             "to": self.to,
             "reason": self.reason,
         }
+
+
+class DeployComment(models.Model):
+    """The comment that tells a deployment's outcome on its work item: one per outcome.
+
+    The unique (deployment, outcome) makes a second comment for the same outcome
+    impossible to record; the sender's conditional UPDATE makes it impossible to send
+    twice (plane_integration.deploy_comments).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    deployment = models.ForeignKey(
+        "pipeline.Deployment", on_delete=models.CASCADE, related_name="comments"
+    )
+    outcome = models.CharField(max_length=20)
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "outcome"], name="one_comment_per_deploy_outcome"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment}: {self.outcome} ({self.state})"

@@ -21,4 +21,10 @@ SCHEDULES = [
         minutes=settings.RECONCILE_FULL_MINUTES,
         kwargs={"full": True},
     ),
+    # Comments whose backoff ended, or that waited for the board or the budget.
+    ScheduleSpec(
+        name="stageboard.deploy_comments",
+        func="plane_integration.deploy_comments.send_deploy_comments",
+        minutes=1,
+    ),
 ]

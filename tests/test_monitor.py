@@ -131,7 +131,12 @@ def tick(django_capture_on_commit_callbacks):
             MonitorWindow.objects.filter(state="active").update(**due)
             with django_capture_on_commit_callbacks(execute=True):
                 monitor_tick(max_seconds=0)
-        run_queued_tasks()  # actions, and the board sync
+        # Actions, the board sync, and what their commits queue (the deploy's comment).
+        for _ in range(10):
+            with django_capture_on_commit_callbacks(execute=True) as committed:
+                ran = run_queued_tasks()
+            if not (ran or committed):
+                break
 
     return run
 
@@ -227,7 +232,10 @@ def test_failures_that_are_not_5xx_interleaved_end_healthy(deployed, monitor, pl
     assert plane.work_item(str(task.work_item_id))["state"] == plane.state_id(
         str(task.project_id), "Done"
     )
-    assert plane.comments(str(task.work_item_id)) == []
+    # The deploy's one comment tells the healthy verdict; nothing else is said.
+    [comment] = plane.comments(str(task.work_item_id))
+    assert "HEALTHY (no rollback)" in comment["comment_html"]
+    assert "Stageboard did: nothing" in comment["comment_html"]
 
 
 def test_a_5xx_ratio_over_the_threshold_is_degraded_once_there_are_enough_samples(
@@ -507,13 +515,27 @@ def test_the_task_page_shows_its_board_status_and_window(deployed, admin_client)
     assert len(sections["StageChangeInline"].formset.forms) == task.history.count() > 0
 
 
-def test_an_alert_whose_comment_failed_is_not_recorded_as_done(deployed, monitor, tick, plane):
+def test_an_alert_whose_comment_failed_stays_due_and_is_sent_once_plane_is_back(
+    deployed, monitor, tick, plane
+):
+    from plane_integration.deploy_comments import send_deploy_comments
+    from plane_integration.models import DeployComment
+
     task, window = deployed(script=[500, 500, 500], repo="stageboard")  # alert only
     plane.fail_for(30, status=503)
     tick(3)
     window.refresh_from_db()
-    assert (window.action, window.action_state) == ("alert_only", "failed")
-    assert window.action_result.startswith("comment failed: Plane answered 503")
+    assert (window.action, window.action_state) == ("alert_only", "done")
+    comment = DeployComment.objects.get()
+    assert (comment.state, comment.outcome) == ("pending", "degraded_alert_only")
+    assert comment.last_error.startswith("Plane answered 503")
+    plane.fail_for(0)
+    DeployComment.objects.update(next_attempt_at=timezone.now())
+    send_deploy_comments(max_seconds=5)
+    send_deploy_comments(max_seconds=5)
+    assert DeployComment.objects.get().state == "sent"
+    [sent] = plane.comments(str(task.work_item_id))
+    assert "DEGRADED (alert only, no rollback)" in sent["comment_html"]
 
 
 def test_the_rollback_hook_gets_none_of_stageboards_secrets(deployed, monitor, tick, tmp_path):

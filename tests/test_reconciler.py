@@ -482,3 +482,16 @@ def test_a_staff_user_without_permission_cannot_see_the_runs(client, db):
     user.save()
     client.force_login(user)
     assert client.get("/admin/plane_integration/reconcilerun/").status_code == 403
+
+
+def test_a_sweep_that_starts_tasks_tells_people_the_webhook_may_be_off(plane, plane_project):
+    from operations.models import Notification
+    from operations.sweeps import webhooks_missed
+
+    item = plane.add_work_item("acme", str(plane_project.project_id), "x", state="To Analyse")
+    reconcile(full=False)
+
+    assert webhooks_missed() == 1
+    assert webhooks_missed() == 0  # told once per run
+    note = Notification.objects.get(kind="reconciler_missed")
+    assert "webhook may be off" in note.subject and item in note.body

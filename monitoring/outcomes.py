@@ -1,0 +1,72 @@
+"""What the monitor's verdicts mean for the delivery record (`pipeline.deployments`).
+
+The monitor writes no deployment itself: it calls these, in the transactions where it
+arms, judges, acts and aborts, so the record and the window never disagree.
+"""
+
+from monitoring.classifier import Verdict
+from monitoring.models import MonitorWindow
+from pipeline import deployments
+from pipeline.models import Deployment, Task
+
+Action = MonitorWindow.Action
+Outcome = Deployment.Outcome
+
+
+def armed(task: Task, window: MonitorWindow) -> None:
+    """The deploy is watched: it settles at the verdict, not at its finish."""
+    deployments.watch(task, window.pk)
+
+
+def outcome_for(verdict: str, action: str) -> str:
+    if verdict == Verdict.DEGRADED:
+        return Outcome.ROLLED_BACK if action == Action.ROLLBACK else Outcome.DEGRADED_ALERT_ONLY
+    if verdict == Verdict.INCONCLUSIVE:
+        return Outcome.INCONCLUSIVE
+    return Outcome.SUCCEEDED
+
+
+def evidence(window: MonitorWindow) -> str:
+    numbers = (
+        f"{window.probes_measured} probes measured, {window.consecutive_failures} failing in a "
+        f"row at the end, {window.server_errors} answered 5xx, {window.probes_unmeasured} "
+        f"could not be made"
+    )
+    if window.source_ratio is not None:
+        numbers += f"; error-rate source: {window.source_ratio:.1%}"
+    return f"{window.verdict_reason}. {numbers}."
+
+
+def judged(window: MonitorWindow) -> None:
+    """The verdict was claimed; a verdict with an action settles when the action ends."""
+    deployments.record_verdict(
+        window.task,
+        window.cycle,
+        outcome=outcome_for(window.verdict, window.action),
+        verdict=window.verdict,
+        evidence=evidence(window),
+        action_taken="nothing" if window.action == Action.NONE else "",
+        settle=window.action == Action.NONE,
+    )
+
+
+def acted(window: MonitorWindow, result: str) -> None:
+    deployments.record_verdict(
+        window.task,
+        window.cycle,
+        outcome=outcome_for(window.verdict, window.action),
+        action_taken=result,
+        settle=True,
+    )
+
+
+def aborted(task: Task, cycle: int, why: str) -> None:
+    """No verdict will come: the deploy stays succeeded, and says why it was not judged."""
+    deployments.record_verdict(
+        task,
+        cycle,
+        outcome=Outcome.SUCCEEDED,
+        evidence=f"monitor window aborted: {why}",
+        action_taken="nothing",
+        settle=True,
+    )
