@@ -31,7 +31,7 @@ STANDIN_PORT = os.environ.get("STAGEBOARD_PLANE_STANDIN_PORT", "8001")
 STANDIN_KEY = "plane_api_standin"
 STANDIN_WEBHOOK_SECRET = "plane_wh_00000000000000000000000000000000"  # a local demo only
 STANDIN_BOT_USER = "b0700000-0000-4000-8000-000000000001"  # standin.BOT_USER_ID
-# The stand-in's fixed demo project (plane_integration.standin.DEMO_PROJECT_ID).
+# The stand-in's fixed demo project (plane_standin.server.DEMO_PROJECT_ID).
 DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
 
 
@@ -122,7 +122,7 @@ def up() -> int:
             ("ORCH_POST_DEPLOY_TICK_SECONDS", "10"),
         ):
             env.setdefault(name, value)
-        standin = [PYTHON, "-m", "plane_integration.standin", "--port", STANDIN_PORT]
+        standin = [PYTHON, "-m", "plane_standin", "--port", STANDIN_PORT]
         standin += ["--api-key", STANDIN_KEY, "--webhook-secret", STANDIN_WEBHOOK_SECRET]
         standin += ["--webhook-url", f"http://{HOST}:{PORT}/webhooks/plane/"]
         children.append(subprocess.Popen(standin, cwd=ROOT))

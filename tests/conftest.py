@@ -88,7 +88,7 @@ PLANE_KEY = "plane_api_test0000000000000000000000"
 @pytest.fixture
 def plane(settings):
     """A Plane stand-in on loopback, and Stageboard configured to use it."""
-    from plane_integration.standin import PlaneStandIn
+    from plane_standin.server import PlaneStandIn
 
     standin = PlaneStandIn(api_key=PLANE_KEY).start()
     settings.PLANE_API_URL = standin.url
@@ -105,7 +105,7 @@ def plane(settings):
 def plane_project(plane, db):
     """A Plane project with the pipeline's statuses, configured in Stageboard."""
     from plane_integration.models import PlaneProject
-    from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES
+    from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES
 
     project_id = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
     return PlaneProject.objects.create(project_id=project_id, workspace_slug="acme", repo="shop")

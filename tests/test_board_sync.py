@@ -17,8 +17,8 @@ from plane_integration import board
 from plane_integration.mapping import WindowFacts
 from plane_integration.models import BoardStatus, PlaneProject, PlaneState
 from plane_integration.setters import Result, set_issue_stage_state
-from plane_integration.standin import DEFAULT_STATES
 from plane_integration.sync import sync_board
+from plane_standin.server import DEFAULT_STATES
 from tests.concurrency import at_once
 from tests.qcluster import run_queued_tasks
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.db import connection
 
-from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
+from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
 from tests.test_smoke import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from plane_integration.client import PlaneClient
-from plane_integration.standin import DEFAULT_STATES, PlaneStandIn
+from plane_standin.server import DEFAULT_STATES, PlaneStandIn
 from tests.conftest import PLANE_KEY
 
 pytestmark = pytest.mark.django_db

@@ -30,8 +30,8 @@ from plane_integration.models import (
     WebhookDelivery,
 )
 from plane_integration.reconcile import reconcile, scheduled_sweep
-from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES
 from plane_integration.sync import sync_board
+from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES
 from tests.concurrency import at_once
 from tests.conftest import make_user
 from tests.qcluster import run_queued_tasks

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from plane_integration.standin import (
+from plane_standin.server import (
     DEFAULT_STATES,
     DEMO_PROJECT_ID,
     DEMO_WORK_ITEM_IDS,
@@ -596,7 +596,7 @@ def test_the_cli_serves_the_demo_and_stops_on_sigint():
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "plane_integration.standin", "--port", str(port)],
+        [sys.executable, "-m", "plane_standin", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

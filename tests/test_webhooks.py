@@ -12,8 +12,8 @@ import requests
 from pipeline.models import Task
 from plane_integration.ingest import reprocess
 from plane_integration.models import BoardStatus, PlaneProject, PlaneState, WebhookDelivery
-from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES
 from plane_integration.webhook_payloads import signature
+from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES
 from tests.qcluster import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -38,7 +38,7 @@ def main() -> int:
         )
     )
 
-    from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
+    from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
 
     standin = PlaneStandIn(
         api_key="plane_api_bench", rate_limit=args.rate_limit, rate_window=args.window

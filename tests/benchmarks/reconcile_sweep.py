@@ -47,7 +47,7 @@ def main() -> int:
             PLANE_API_PATHS="work-items",
         )
     )
-    from plane_integration.standin import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
+    from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
 
     standin = PlaneStandIn(api_key="plane_api_bench", rate_limit=1_000_000).start()
     os.environ.update(PLANE_API_URL=standin.url, PLANE_API_KEY="plane_api_bench")

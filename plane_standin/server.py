@@ -6,7 +6,7 @@ sends webhooks the way Plane v1.3 (community edition) does. Faults can be inject
 delays) and every request is recorded, so tests can assert on what a client actually sent.
 
 Standard library only, and nothing from the project: it must run anywhere, including as
-``python -m plane_integration.standin`` next to a demo.
+``python -m plane_standin`` next to a demo.
 
 Demo data (``seed_demo``, and the CLI) uses fixed ids so a README can name them:
 
@@ -1054,7 +1054,7 @@ def seed_demo(standin: PlaneStandIn) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m plane_integration.standin",
+        prog="python -m plane_standin",
         description="Serve a fake Plane API with demo data until interrupted.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,5 @@
+import sys
+
+from plane_standin.server import main
+
+sys.exit(main())
