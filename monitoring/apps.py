@@ -6,7 +6,10 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Post-deploy monitor"
 
     def ready(self):
-        from monitoring.windows import arm
+        from monitoring.windows import arm, window_active, window_facts
+        from pipeline import windows
         from pipeline.signals import stage_entered
 
         stage_entered.connect(arm, dispatch_uid="monitoring.arm")
+        # The board and the guard ask about windows through pipeline.windows, never here.
+        windows.register(facts=window_facts, active=window_active)

@@ -11,7 +11,7 @@ from monitoring.outcomes import armed
 from pipeline.models import StageChange, Task
 from pipeline.signals import task_changed
 from pipeline.stages import Stage
-from plane_integration.mapping import WindowFacts
+from pipeline.windows import WindowFacts
 
 TICK_QUEUED = "stageboard:monitor-tick-queued"
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from monitoring.windows import window_facts as monitor_window_facts
+from pipeline import windows
 from pipeline.models import Task
 from pipeline.stages import Stage
 from plane_integration.mapping import WindowFacts, status_key
@@ -27,7 +27,7 @@ def window_facts(task: Task) -> WindowFacts | None:
     """The task's post-deploy window, as the monitor keeps it (the board only reads it)."""
     if task.stage != Stage.DONE:
         return None
-    return monitor_window_facts(task)
+    return windows.window_facts(task)
 
 
 def truth_key(task: Task) -> str:

@@ -3,17 +3,10 @@
 Pure (DESIGN section 3, "What each task shows").
 """
 
-from dataclasses import dataclass
-
 from pipeline.stages import DeployPhase, Stage
+from pipeline.windows import WindowFacts
 
-
-@dataclass(frozen=True)
-class WindowFacts:
-    """The post-deploy window of a done task, as far as the board needs it."""
-
-    active: bool
-    verdict: str | None = None
+__all__ = ["WindowFacts", "status_key"]
 
 
 def status_key(stage: str, deploy_phase: str, window: WindowFacts | None = None) -> str:

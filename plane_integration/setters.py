@@ -11,11 +11,11 @@ from enum import StrEnum
 
 from django.conf import settings
 
-from monitoring.windows import window_active
 from pipeline import switchboard
 from pipeline.logs import log_event
 from pipeline.models import Task
 from pipeline.stages import Stage
+from pipeline.windows import window_active
 from plane_integration import board, guard, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.models import GuardVerdict, PlaneProject

@@ -1,0 +1,62 @@
+"""The apps depend one way: the board never imports the monitor, the stand-in is apart."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_of_the_board_imports_the_monitor():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] == "monitoring"
+        )
+        for path in (ROOT / "plane_integration").rglob("*.py")
+    }
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+def test_the_monitor_imports_nothing_of_the_board():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] == "plane_integration"
+        )
+        for path in (ROOT / "monitoring").rglob("*.py")
+    }
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+def test_the_stand_in_lives_outside_the_board_and_imports_nothing_of_the_project():
+    assert not list((ROOT / "plane_integration").rglob("*standin*"))
+    assert (ROOT / "plane_standin" / "server.py").exists()
+    project = {"pipeline", "plane_integration", "monitoring", "operations", "django"}
+    for path in (ROOT / "plane_standin").rglob("*.py"):
+        assert not {m.split(".")[0] for m in imported_modules(path)} & project, path
+
+
+def test_the_monitor_answers_the_boards_window_questions_through_pipeline(make_task):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import MonitorWindow
+    from pipeline import windows
+
+    task = make_task(stage="done", deploy_phase="succeeded")
+    assert windows.window_facts(task) is None and not windows.window_active(task)
+    now = timezone.now()
+    MonitorWindow.objects.create(
+        task=task, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=1)
+    )
+    assert windows.window_active(task)
+    assert windows.window_facts(task) == windows.WindowFacts(active=True, verdict=None)
