@@ -9,7 +9,7 @@ from plane_integration.models import PlaneProject
 
 
 class Command(BaseCommand):
-    help = "Add (idempotently) or list the Plane projects whose work items show the truth."
+    help = "Add (idempotently), list or remove the Plane projects whose work items show the truth."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -18,18 +18,37 @@ class Command(BaseCommand):
         add.add_argument("--repo", required=True, help="the repo the project deploys to")
         add.add_argument("--workspace", help="workspace slug (default: PLANE_WORKSPACE_SLUG)")
         sub.add_parser("list", help="list the projects")
+        remove = sub.add_parser("remove", help="stop showing the truth on a project's board")
+        remove.add_argument("project_id", help="Plane's project UUID")
 
     def handle(self, *args, action, **options):
         if action == "add":
             self.add(options["project_id"], options["repo"], options["workspace"])
+        elif action == "remove":
+            self.remove(options["project_id"])
         else:
             self.list()
 
+    def remove(self, project_id: str) -> None:
+        """Forget the project: its state cache and sweep go with it; its tasks stay.
+
+        The tasks keep their stage and history; their statuses are no longer sent (the
+        sync counts an unregistered project as skipped) and no sweep reads its board.
+        Adding the project again re-records their statuses, so the board follows again.
+        """
+        project_id = _uuid(project_id)
+        project = PlaneProject.objects.filter(project_id=project_id).first()
+        if project is None:
+            raise CommandError(f"no Plane project {project_id}; see: plane_project list")
+        tasks = Task.objects.filter(project_id=project_id).count()
+        project.delete()
+        self.stdout.write(
+            self.style.SUCCESS(f"removed {project}")
+            + f" ({tasks} tasks kept; their statuses are no longer sent)"
+        )
+
     def add(self, project_id: str, repo: str, workspace: str | None) -> None:
-        try:
-            project_id = str(uuid.UUID(project_id))
-        except ValueError:
-            raise CommandError(f"{project_id!r} is not a project UUID") from None
+        project_id = _uuid(project_id)
         workspace = workspace or settings.PLANE_WORKSPACE_SLUG
         if not workspace:
             raise CommandError("give --workspace or set PLANE_WORKSPACE_SLUG")
@@ -60,3 +79,10 @@ class Command(BaseCommand):
                 f"{p.project_id}  workspace={p.workspace_slug}  repo={p.repo or '-'}  "
                 f"tasks={tasks}  states read={refreshed}"
             )
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CommandError(f"{value!r} is not a project UUID") from None
