@@ -1,7 +1,11 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Case, IntegerField, Value, When
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from monitoring import outcomes
 from monitoring.classifier import Verdict
@@ -9,7 +13,8 @@ from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
 from monitoring.ticks import close
 from monitoring.windows import announce
-from pipeline.admin import RecordInline, TaskAdmin
+from pipeline import engine
+from pipeline.admin import RecordInline, TaskAdmin, admin_caller, back_to
 
 
 @admin.register(MonitoredRepo)
@@ -85,32 +90,98 @@ class MonitorWindowAdmin(admin.ModelAdmin):
         left = max(0, int((window.closes_at - timezone.now()).total_seconds()))
         return f"{left // 60}:{left % 60:02d}"
 
+    def abort_window(self, request, window: MonitorWindow) -> bool:
+        """Abort an active window without a verdict; logged and in the task's history."""
+        who = admin_caller(request)
+        aborted = MonitorWindow.objects.filter(
+            pk=window.pk, state=MonitorWindow.State.ACTIVE
+        ).update(
+            state=MonitorWindow.State.ABORTED,
+            closed_at=timezone.now(),
+            closed_by=who,
+            verdict_reason=f"aborted by {who}",
+            next_tick_at=None,
+            action=MonitorWindow.Action.NONE,
+        )
+        if aborted:
+            outcomes.aborted(window.task, window.cycle, f"aborted by {who}")
+            announce(window.task)
+            engine.record_note(
+                window.task, caller=who, reason=f"post-deploy window aborted by {who}"
+            )
+            self.log_change(request, window, "Aborted the window (no verdict).")
+        return bool(aborted)
+
+    def accept_window(self, request, window: MonitorWindow) -> bool:
+        """Close an active window as HEALTHY; logged and in the task's history."""
+        who = admin_caller(request)
+        if window.state != MonitorWindow.State.ACTIVE:
+            return False
+        accepted = close(window, Verdict.HEALTHY, f"accepted by {who}", current(), None, by=who)
+        if accepted:
+            engine.record_note(window.task, caller=who, reason=f"deploy accepted by {who}")
+            self.log_change(request, window, "Accepted the deploy as healthy.")
+        return bool(accepted)
+
     @admin.action(description="Abort the selected windows (no verdict)", permissions=["decide"])
     def abort(self, request, queryset):
-        who, done = f"admin:{request.user.get_username()}", 0
-        for window in queryset.select_related("task"):
-            aborted = MonitorWindow.objects.filter(
-                pk=window.pk, state=MonitorWindow.State.ACTIVE
-            ).update(
-                state=MonitorWindow.State.ABORTED,
-                closed_at=timezone.now(),
-                closed_by=who,
-                verdict_reason=f"aborted by {who}",
-                next_tick_at=None,
-                action=MonitorWindow.Action.NONE,
-            )
-            if aborted:
-                outcomes.aborted(window.task, window.cycle, f"aborted by {who}")
-                announce(window.task)
-                done += 1
+        done = sum(self.abort_window(request, w) for w in queryset.select_related("task"))
         self.message_user(request, f"Aborted {done} window(s).", messages.SUCCESS)
 
     @admin.action(description="Accept the selected deploys as healthy", permissions=["decide"])
     def accept(self, request, queryset):
-        who, done = f"admin:{request.user.get_username()}", 0
-        for window in queryset.select_related("task").filter(state=MonitorWindow.State.ACTIVE):
-            done += close(window, Verdict.HEALTHY, f"accepted by {who}", current(), None, by=who)
+        done = sum(self.accept_window(request, w) for w in queryset.select_related("task"))
         self.message_user(request, f"Accepted {done} window(s).", messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/accept/",
+                self.admin_site.admin_view(self._button(self.accept_window, "accepted")),
+                name="monitoring_monitorwindow_accept",
+            ),
+            path(
+                "<path:object_id>/abort/",
+                self.admin_site.admin_view(self._button(self.abort_window, "aborted")),
+                name="monitoring_monitorwindow_abort",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _button(self, decide, done_text: str):
+        @require_POST
+        def view(request, object_id):
+            if not self.has_decide_permission(request):
+                raise PermissionDenied
+            window = get_object_or_404(MonitorWindow.objects.select_related("task"), pk=object_id)
+            if decide(request, window):
+                self.message_user(request, f"{window.task}: window {done_text}.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"{window.task}: the window is no longer active.", messages.WARNING
+                )
+            default = reverse("admin:monitoring_monitorwindow_change", args=[window.pk])
+            return redirect(back_to(request, default))
+
+        return view
+
+
+def accept_deploy(modeladmin, request, queryset):
+    """On the task list: accept the selected tasks' watched deploys as healthy."""
+    windows = MonitorWindow.objects.filter(
+        task__in=queryset, state=MonitorWindow.State.ACTIVE
+    ).select_related("task")
+    window_admin = modeladmin.admin_site._registry[MonitorWindow]
+    done = sum(window_admin.accept_window(request, w) for w in windows)
+    modeladmin.message_user(request, f"Accepted {done} deploy(s) as healthy.", messages.SUCCESS)
+
+
+accept_deploy.short_description = "Accept the watched deploy of the selected tasks as healthy"
+accept_deploy.allowed_permissions = ["accept"]
+
+
+def has_accept_permission(self, request):
+    return request.user.has_perm("monitoring.change_monitorwindow")
 
 
 class WindowInline(RecordInline):
@@ -130,3 +201,5 @@ class WindowInline(RecordInline):
 
 # The task page shows its post-deploy windows; the pipeline app knows nothing of them.
 TaskAdmin.inlines = [*TaskAdmin.inlines, WindowInline]
+TaskAdmin.actions = [*TaskAdmin.actions, accept_deploy]
+TaskAdmin.has_accept_permission = has_accept_permission

@@ -1,17 +1,63 @@
 from django.contrib import admin, messages
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from pipeline import engine, switchboard
 from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
-
-admin.site.site_header = "Stageboard"
-admin.site.site_title = "Stageboard"
-admin.site.index_title = "Pipeline operations"
+from pipeline.stages import DeployPhase, Stage
 
 
 def admin_caller(request) -> str:
     return f"admin:{request.user.get_username()}"
+
+
+# Colours for states in lists: calm for what moves on its own, loud for what needs a person.
+STAGE_COLOURS = {
+    Stage.ANALYSIS: "#6b7280",
+    Stage.DEVELOPMENT: "#2563eb",
+    Stage.CODE_REVIEW: "#7c3aed",
+    Stage.DEPLOY: "#d97706",
+    Stage.DONE: "#15803d",
+    Stage.CANCELLED: "#9ca3af",
+}
+VERDICT_COLOURS = {"HEALTHY": "#15803d", "DEGRADED": "#b91c1c", "INCONCLUSIVE": "#d97706"}
+
+
+def badge(text: str, colour: str):
+    return format_html(
+        '<span class="sb-badge" style="background:{};color:#fff;padding:1px 7px;'
+        'border-radius:9px;white-space:nowrap">{}</span>',
+        colour,
+        text,
+    )
+
+
+def back_to(request, default: str) -> str:
+    """Where a button sends the operator back to: the page it was pressed on."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+class LastVerdictFilter(admin.SimpleListFilter):
+    title = "last deploy verdict"
+    parameter_name = "last_verdict"
+
+    def lookups(self, request, model_admin):
+        return [(v, v) for v in VERDICT_COLOURS] + [("none", "no verdict")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(last_verdict__in=["", None])
+        if self.value():
+            return queryset.filter(last_verdict=self.value())
+        return queryset
 
 
 class RecordInline(admin.TabularInline):
@@ -83,13 +129,42 @@ class DeploymentInline(RecordInline):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "work_item_id", "repo", "stage", "deploy_phase", "updated_at")
-    list_filter = ("stage", "deploy_phase", "repo")
+    list_display = (
+        "__str__",
+        "work_item_id",
+        "repo",
+        "stage_badge",
+        "deploy_phase",
+        "last_verdict_badge",
+        "updated_at",
+    )
+    list_filter = ("stage", "deploy_phase", LastVerdictFilter, "repo")
     search_fields = ("=work_item_id", "repo", "title")
     # Stage, phase and approval change only through the engine (actions, API, events).
     readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
     inlines = [DeploymentInline, StageChangeInline]
-    actions = ["approve_deploy"]
+    actions = ["approve_deploy", "abort_deploy"]
+    change_form_template = "admin/pipeline/task/change_form.html"
+    # Columns other apps add (the board's Plane link) annotate here what they read, so a
+    # list page stays a fixed number of queries: {name: expression}.
+    list_annotations: dict = {}
+
+    def get_queryset(self, request):
+        last = Deployment.objects.filter(task=OuterRef("pk")).order_by("-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_verdict=Subquery(last.values("verdict")[:1]), **self.list_annotations)
+        )
+
+    @admin.display(description="stage", ordering="stage")
+    def stage_badge(self, task):
+        return badge(task.stage, STAGE_COLOURS.get(task.stage, "#6b7280"))
+
+    @admin.display(description="last deploy verdict", ordering="last_verdict")
+    def last_verdict_badge(self, task):
+        verdict = getattr(task, "last_verdict", None)
+        return badge(verdict, VERDICT_COLOURS.get(verdict, "#6b7280")) if verdict else "-"
 
     def get_inline_instances(self, request, obj=None):
         # A task being created has no records yet: no sections for them on the add page.
@@ -104,20 +179,124 @@ class TaskAdmin(admin.ModelAdmin):
     def has_approve_permission(self, request):
         return request.user.has_perm("pipeline.approve_deploy")
 
+    # --- the operator's decisions: actions on the list, buttons on pages ------------------
+
+    def approve(self, request, task: Task) -> str | None:
+        """Approve one deploy; an admin log entry and the task's history record it.
+        Returns why not, or None."""
+        try:
+            outcome = engine.approve_deploy(task, caller=admin_caller(request))
+        except engine.TransitionRefused as refused:
+            return refused.reason
+        if outcome.changed:
+            self.log_change(request, task, "Approved the deploy.")
+        return None
+
+    def abort(self, request, task: Task) -> str | None:
+        """Abort a deploy that has not started: the task goes back to development.
+
+        The engine offers no "fail" before a deploy runs (awaiting_approval -> failed is
+        not a phase move), so an abort is the stage move deploy -> development, which the
+        machine allows; the history says why. A running deploy is failed by whoever runs
+        it (`deploy/fail/`), not from here: only they know whether it went out.
+        """
+        if task.stage != Stage.DEPLOY:
+            return f"abort needs a task in deploy; the task is in {task.stage}"
+        if task.deploy_phase not in (DeployPhase.NONE, DeployPhase.AWAITING_APPROVAL):
+            return f"the deploy is {task.deploy_phase}: only its runner can fail it"
+        who = admin_caller(request)
+        try:
+            engine.advance_stage(
+                task, Stage.DEVELOPMENT, caller=who, reason=f"deploy aborted by {who}"
+            )
+        except engine.TransitionRefused as refused:
+            return refused.reason
+        self.log_change(request, task, "Aborted the deploy: back to development.")
+        return None
+
+    def _decide_each(self, request, queryset, decide, done_text: str) -> None:
+        done = 0
+        for task in queryset:
+            why_not = decide(request, task)
+            if why_not:
+                self.message_user(request, f"{task}: not done: {why_not}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done_text} {done} deploy(s).", messages.SUCCESS)
+
     @admin.action(description="Approve the deploy of the selected tasks", permissions=["approve"])
     def approve_deploy(self, request, queryset):
         approved = 0
         for task in queryset:
-            try:
-                outcome = engine.approve_deploy(task, caller=admin_caller(request))
-            except engine.TransitionRefused as refused:
-                self.message_user(
-                    request, f"{task}: not approved: {refused.reason}", messages.WARNING
-                )
-                continue
-            approved += outcome.changed
+            was_approved = task.deploy_approved_at is not None
+            why_not = self.approve(request, task)
+            if why_not:
+                self.message_user(request, f"{task}: not approved: {why_not}", messages.WARNING)
+            elif not was_approved:
+                approved += 1
         if approved:
             self.message_user(request, f"Approved {approved} deploy(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Abort the deploy of the selected tasks (back to development)",
+        permissions=["change"],
+    )
+    def abort_deploy(self, request, queryset):
+        self._decide_each(request, queryset, self.abort, "Aborted")
+
+    def get_urls(self):
+        buttons = [
+            path(
+                "<path:object_id>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="pipeline_task_approve",
+            ),
+            path(
+                "<path:object_id>/abort/",
+                self.admin_site.admin_view(self.abort_view),
+                name="pipeline_task_abort",
+            ),
+        ]
+        return buttons + super().get_urls()
+
+    def _button(self, request, object_id, allowed: bool, decide, done_text: str):
+        if not allowed:
+            raise PermissionDenied
+        task = get_object_or_404(Task, pk=object_id)
+        why_not = decide(request, task)
+        if why_not:
+            self.message_user(request, f"{task}: not done: {why_not}", messages.WARNING)
+        else:
+            self.message_user(request, f"{task}: {done_text}.", messages.SUCCESS)
+        return redirect(back_to(request, reverse("admin:pipeline_task_change", args=[task.pk])))
+
+    @property
+    def approve_view(self):
+        @require_POST
+        def view(request, object_id):
+            allowed = self.has_approve_permission(request)
+            return self._button(request, object_id, allowed, self.approve, "deploy approved")
+
+        return view
+
+    @property
+    def abort_view(self):
+        @require_POST
+        def view(request, object_id):
+            allowed = self.has_change_permission(request)
+            return self._button(request, object_id, allowed, self.abort, "deploy aborted")
+
+        return view
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["deploy_waiting"] = bool(
+            obj
+            and obj.stage == Stage.DEPLOY
+            and obj.deploy_phase in (DeployPhase.NONE, DeployPhase.AWAITING_APPROVAL)
+        )
+        context["can_approve"] = self.has_approve_permission(request)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
 @admin.register(Switchboard)
@@ -159,7 +338,12 @@ class SwitchboardChangeAdmin(RecordAdmin):
 class DeploymentAdmin(RecordAdmin):
     """Every deploy attempt; DORA's figures over them are at /admin/dora/."""
 
-    list_display = ("__str__", "task", "environment", "outcome", "verdict", "finished_at")
+    list_display = ("__str__", "task", "environment", "outcome", "verdict_badge", "finished_at")
     list_filter = ("outcome", "repo", "environment", "verdict")
     search_fields = ("commit_sha", "repo", "ref")
     date_hierarchy = "finished_at"
+
+    @admin.display(description="verdict", ordering="verdict")
+    def verdict_badge(self, deployment):
+        verdict = deployment.verdict
+        return badge(verdict, VERDICT_COLOURS.get(verdict, "#6b7280")) if verdict else "-"

@@ -157,6 +157,23 @@ def finish_deploy(task: Task, *, succeeded: bool, caller: str, reason: str = "")
     return _changed(task, locked, change)
 
 
+def record_note(task: Task, *, caller: str, reason: str) -> StageChange:
+    """Record in the task's history a decision that changes no stage, phase or approval
+    (an operator accepting a deploy, or aborting its window). Nothing is announced: the
+    truth did not change."""
+    with _locked(task, caller) as locked:
+        return StageChange.objects.create(
+            task=locked,
+            cycle=locked.cycle,
+            from_stage=locked.stage,
+            to_stage=locked.stage,
+            from_phase=locked.deploy_phase,
+            to_phase=locked.deploy_phase,
+            caller=caller,
+            reason=reason,
+        )
+
+
 # --- internals ---------------------------------------------------------------------------
 
 

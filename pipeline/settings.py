@@ -108,7 +108,8 @@ if HTTPS:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the operations dashboard as its front page.
+    "operations.admin_site.StageboardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -117,6 +118,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files, served from here: the docs page needs no CDN.
+    "drf_spectacular_sidecar",
     "django_q",
     "pipeline",
     "plane_integration",
@@ -241,6 +244,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema (and any viewer added later) maps the whole API: users only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "Stage": "pipeline.models.STAGE_CHOICES",
         "DeployPhase": "pipeline.models.PHASE_CHOICES",
@@ -253,6 +259,9 @@ PLANE_API_URL = env.str("PLANE_API_URL", default="")
 PLANE_API_KEY = env.str("PLANE_API_KEY", default="")
 # The workspace `plane_project add` uses when none is given.
 PLANE_WORKSPACE_SLUG = env.str("PLANE_WORKSPACE_SLUG", default="")
+# Plane's web app (https://app.plane.so or a self-hosted address): the admin links every
+# task to its work item there. Unset: no links.
+PLANE_WEB_URL = env.str("PLANE_WEB_URL", default="")
 # `work-items`, `issues` (servers before v1.1.0), or `auto` to find out once.
 PLANE_API_PATHS = env.str("PLANE_API_PATHS", default="auto")
 if PLANE_API_PATHS not in ("auto", "work-items", "issues"):

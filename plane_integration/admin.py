@@ -2,7 +2,7 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -11,6 +11,7 @@ from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
+from plane_integration.links import work_item_url
 from plane_integration.models import (
     BoardStatus,
     GuardVerdict,
@@ -78,6 +79,7 @@ class BoardStatusAdmin(admin.ModelAdmin):
         "shown_key",
         "last_outcome",
         "attempts",
+        "error",
         "next_attempt_at",
         "synced_at",
     )
@@ -94,6 +96,10 @@ class BoardStatusAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="last error")
+    def error(self, row):
+        return row.last_error[:120] or "-"
 
     @admin.action(description="Send the desired status again now", permissions=["change"])
     def send_again(self, request, queryset):
@@ -245,3 +251,27 @@ class ReconcileRunAdmin(RecordAdmin):
     fields = list_display[:-1] + ("finished_at", "note")
     readonly_fields = fields
     inlines = [ReconcileRepairInline]
+
+
+# Every task links to its work item in Plane (PLANE_WEB_URL); the pipeline app knows nothing
+# of Plane, so the board adds the column. The workspace is annotated, one query a page.
+@admin.display(description="Plane")
+def plane_link(task):
+    workspace = getattr(task, "plane_workspace", None)
+    if workspace is None:
+        project = PlaneProject.objects.filter(project_id=task.project_id).first()
+        workspace = project.workspace_slug if project else None
+    url = work_item_url(workspace, task.project_id, task.work_item_id)
+    if url is None:
+        return "-"
+    return format_html('<a href="{}" target="_blank" rel="noopener">open in Plane</a>', url)
+
+
+TaskAdmin.list_annotations = {
+    **TaskAdmin.list_annotations,
+    "plane_workspace": Subquery(
+        PlaneProject.objects.filter(project_id=OuterRef("project_id")).values("workspace_slug")[:1]
+    ),
+}
+TaskAdmin.list_display = (*TaskAdmin.list_display, plane_link)
+TaskAdmin.readonly_fields = (*TaskAdmin.readonly_fields, plane_link)

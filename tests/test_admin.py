@@ -93,3 +93,31 @@ def test_a_user_without_change_permission_cannot_approve(client, make_task):
     client.post(CHANGELIST, {"action": "approve_deploy", "_selected_action": [task.pk]})
     task.refresh_from_db()
     assert task.deploy_approved_at is None
+
+
+def test_plane_project_remove_forgets_the_project_and_keeps_its_tasks(make_task):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from plane_integration.models import PlaneProject
+
+    PlaneProject.objects.create(project_id=PROJECT, workspace_slug="acme", repo="shop")
+    task = make_task(stage="development")
+    out = StringIO()
+    call_command("plane_project", "remove", PROJECT, stdout=out)
+    assert "removed" in out.getvalue() and "1 tasks kept" in out.getvalue()
+    assert not PlaneProject.objects.exists()
+    assert Task.objects.get(pk=task.pk).stage == "development"
+    with pytest.raises(CommandError, match="no Plane project"):
+        call_command("plane_project", "remove", PROJECT)
+
+
+def test_the_api_docs_page_serves_swagger_ui_from_here_to_signed_in_users(client):
+    assert client.get("/api/docs/").status_code in (401, 403)
+    client.force_login(make_user("reader"))
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui" in page and "/api/schema/" in page
+    assert "cdn" not in page.lower()  # no internet on the machines that run it
