@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from plane_standin import board
+
 DEFAULT_STATES: list[tuple[str, str]] = [
     ("Backlog", "backlog"),
     ("Todo", "unstarted"),
@@ -256,6 +258,9 @@ class PlaneStandIn:
 
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
+        # The demo's "production" (plane_standin.board): its health check and rollback hook.
+        self.demo_health_failing = False
+        self.demo_rollbacks = 0
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -378,6 +383,23 @@ class PlaneStandIn:
         with self._lock:
             return [dict(s) for s in self._projects[project_id]["states"]]
 
+    def projects(self) -> list[dict]:
+        with self._lock:
+            return [dict(p, states=None) for p in self._projects.values()]
+
+    def project(self, project_id: str) -> dict:
+        with self._lock:
+            return dict(self._projects[project_id], states=None)
+
+    def work_items(self, project_id: str) -> list[dict]:
+        """The project's work items (archived ones left out), in creation order."""
+        with self._lock:
+            return [
+                dict(i)
+                for i in self._items.values()
+                if i["project"] == project_id and not i["archived_at"]
+            ]
+
     def state_id(self, project_id: str, name: str) -> str:
         with self._lock:
             for state in self._projects[project_id]["states"]:
@@ -444,6 +466,17 @@ class PlaneStandIn:
             # The web app reports a state change as "state_id", the API as "state".
             activity = self._activity("state_id", old, new, _HUMAN_ACTOR)
             self._queue_webhooks("issue", "updated", self._webhook_item(item), [activity])
+
+    def create_work_item_as_person(self, project_id: str, name: str, state: str) -> str:
+        """Create a card as a person in the web app: Plane sends a "created" delivery."""
+        with self._lock:
+            workspace = self._projects[project_id]["workspace_slug"]
+            work_item_id = self.add_work_item(workspace, project_id, name, state=state)
+            item = self._items[work_item_id]
+            item["created_by"] = item["updated_by"] = HUMAN_USER_ID
+            activity = self._activity(None, None, None, _HUMAN_ACTOR)
+            self._queue_webhooks("issue", "created", self._webhook_item(item), [activity])
+        return work_item_id
 
     def delete_work_item(self, work_item_id: str) -> None:
         # Plane's community edition sends no webhook for a deletion, so neither does this.
@@ -672,6 +705,10 @@ class PlaneStandIn:
         except ValueError:
             length = -1
         body = handler.rfile.read(length) if length > 0 else b""
+        if board.handles(path):
+            # A person's pages, not the API: no key, no rate limit, not in the request log.
+            self._send(handler, board.answer(self, handler.command, path, query, body))
+            return
         record = RecordedRequest(
             method=handler.command,
             path=path,
@@ -699,6 +736,10 @@ class PlaneStandIn:
             record.status = response.status
         if delay:
             time.sleep(delay)
+        self._send(handler, response)
+
+    @staticmethod
+    def _send(handler: _Handler, response: Any) -> None:
         try:
             handler.send_response(response.status)
             handler.send_header("Content-Type", response.content_type)
@@ -1096,6 +1137,8 @@ def main(argv: list[str] | None = None) -> int:
         item = standin.work_item(item_id)
         print(f"  work item:   {item_id} DEMO-{item['sequence_id']} {item['name']}")
     print(f"  webhook:     {args.webhook_url or '(none)'}")
+    print(f"  board:       {standin.url}/board/  (move, create and delete cards as a person)")
+    print(f"  demo health: {standin.url}/demo/health  (POST fail=1 breaks it)")
     print("Stop with Ctrl+C.", flush=True)
 
     # Waiting in short slices keeps the main thread responsive to signals.
