@@ -7,6 +7,11 @@
                            data runs beside them and the board follows on it
     python3 dev.py test    create .venv, install with the test tools, lint, run all tests
                            (extra arguments go to pytest)
+    python3 dev.py demo    with `up` running in demo mode, play the demo's story against it
+                           and say at each step where to look
+    python3 dev.py token   print the demo account's API token as a line to paste: TOKEN=...
+
+Ports: STAGEBOARD_HOST (127.0.0.1), STAGEBOARD_PORT (8000), STAGEBOARD_PLANE_STANDIN_PORT (8001).
 
 Both steps are idempotent: the install is repeated only when pyproject.toml changed.
 """
@@ -15,6 +20,7 @@ import hashlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,26 +39,100 @@ STANDIN_WEBHOOK_SECRET = "plane_wh_00000000000000000000000000000000"  # a local 
 STANDIN_BOT_USER = "b0700000-0000-4000-8000-000000000001"  # standin.BOT_USER_ID
 # The stand-in's fixed demo project (plane_standin.server.DEMO_PROJECT_ID).
 DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
+# dev.py up (demo mode) keeps the stand-in's settings in .env between these lines, so
+# `.venv/bin/python manage.py ...` run by hand talks to the same demo Plane. They are not a
+# real Plane: plane_configured() skips them.
+DEMO_BEGIN = "# >>> demo Plane stand-in (written by dev.py up; delete this block for a real Plane)"
+DEMO_END = "# <<< demo Plane stand-in"
 
 
 def run(*args: object, **kwargs) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True, **kwargs)
 
 
-def manage(*args: object, env: dict | None = None) -> None:
-    run(PYTHON, "manage.py", *args, env=env)
+def manage(*args: object, env: dict | None = None, quiet: bool = False) -> None:
+    run(PYTHON, "manage.py", *args, env=env, stdout=subprocess.DEVNULL if quiet else None)
+
+
+def wait_for_port(port: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((HOST, int(port))) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"nothing answers on {HOST}:{port} after {timeout:.0f} s")
 
 
 def plane_configured() -> bool:
-    """Whether the environment or .env names a real Plane to talk to."""
+    """Whether the environment or .env names a real Plane to talk to (the demo block of
+    .env is the stand-in, not a real Plane)."""
     if os.environ.get("PLANE_API_URL"):
         return True
-    dotenv = ROOT / ".env"
-    lines = dotenv.read_text().splitlines() if dotenv.exists() else []
     return any(
         line.strip().startswith("PLANE_API_URL=") and line.split("=", 1)[1].strip()
-        for line in lines
+        for line in dotenv_lines(demo_block=False)
     )
+
+
+def dotenv_lines(*, demo_block: bool) -> list[str]:
+    """The lines of .env outside the demo block, or with demo_block, the block's own."""
+    dotenv = ROOT / ".env"
+    inside, kept = False, []
+    for line in dotenv.read_text().splitlines() if dotenv.exists() else []:
+        if line.strip() == DEMO_BEGIN:
+            inside = True
+        elif line.strip() == DEMO_END:
+            inside = False
+        elif inside == demo_block:
+            kept.append(line)
+    return kept
+
+
+def demo_settings() -> dict[str, str]:
+    """What the demo runs with: the stand-in as Plane, and a short monitor window on the
+    demo repo, guarded, whose "production" is the stand-in's /demo/health."""
+    standin = f"http://{HOST}:{STANDIN_PORT}"
+    return {
+        "PLANE_API_URL": standin,
+        "PLANE_API_KEY": STANDIN_KEY,
+        "PLANE_WORKSPACE_SLUG": "demo",
+        "PLANE_WEBHOOK_SECRET": STANDIN_WEBHOOK_SECRET,
+        "PLANE_BOT_USER_ID": STANDIN_BOT_USER,
+        # The admin's "open in Plane" links lead to the stand-in's board.
+        "PLANE_WEB_URL": standin,
+        "ORCH_POST_DEPLOY_REPOS": "demo",
+        "ORCH_DEPLOY_STATUS_GUARD_REPOS": "demo",
+        "ORCH_POST_DEPLOY_WINDOW_MINUTES": "2",
+        "ORCH_POST_DEPLOY_TICK_SECONDS": "5",
+    }
+
+
+def write_demo_block(values: dict[str, str]) -> None:
+    """Rewrite .env's demo block (ports may differ from the last run); keep the rest."""
+    dotenv = ROOT / ".env"
+    block = [DEMO_BEGIN, *(f"{k}={v}" for k, v in values.items()), DEMO_END]
+    dotenv.write_text("\n".join([*dotenv_lines(demo_block=False), *block]) + "\n")
+
+
+def port_taken(port: str) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(ports: dict[str, str]) -> None:
+    """Stop before starting anything when a port is in use, naming the variable to change."""
+    for variable, port in ports.items():
+        if port_taken(port):
+            sys.exit(
+                f"port {port} on {HOST} is in use (another Stageboard, or another program).\n"
+                f"Choose another with {variable}, e.g.  {variable}=18{port[-3:]} python3 dev.py up"
+            )
 
 
 def ensure_environment(extra: str) -> None:
@@ -103,43 +183,52 @@ def prepare(demo: bool) -> None:
 
 
 def up() -> int:
+    demo = not plane_configured()
+    ports = {"STAGEBOARD_PORT": PORT}
+    if demo:
+        ports["STAGEBOARD_PLANE_STANDIN_PORT"] = STANDIN_PORT
+    check_ports(ports)
     ensure_environment("")
     ensure_dotenv()
-    prepare(demo=not plane_configured())
     env, children = dict(os.environ), []
-    if not plane_configured():
-        env.update(
-            PLANE_API_URL=f"http://127.0.0.1:{STANDIN_PORT}",
-            PLANE_API_KEY=STANDIN_KEY,
-            PLANE_WORKSPACE_SLUG="demo",
-            PLANE_WEBHOOK_SECRET=STANDIN_WEBHOOK_SECRET,
-            PLANE_BOT_USER_ID=STANDIN_BOT_USER,
-        )
-        # The demo repo's "production" is Stageboard itself: a short window, watched live.
-        for name, value in (
-            ("ORCH_POST_DEPLOY_REPOS", "demo"),
-            ("ORCH_POST_DEPLOY_WINDOW_MINUTES", "2"),
-            ("ORCH_POST_DEPLOY_TICK_SECONDS", "10"),
-        ):
-            env.setdefault(name, value)
-        standin = [PYTHON, "-m", "plane_standin", "--port", STANDIN_PORT]
+    if demo:
+        values = demo_settings()
+        write_demo_block(values)
+        env.update(values)
+    prepare(demo=demo)
+    if demo:
+        standin = [PYTHON, "-m", "plane_standin", "--host", HOST, "--port", STANDIN_PORT]
         standin += ["--api-key", STANDIN_KEY, "--webhook-secret", STANDIN_WEBHOOK_SECRET]
         standin += ["--webhook-url", f"http://{HOST}:{PORT}/webhooks/plane/"]
         children.append(subprocess.Popen(standin, cwd=ROOT))
+        wait_for_port(STANDIN_PORT)
         manage(
             "plane_project", "add", DEMO_PROJECT, "--repo", "demo", "--workspace", "demo", env=env
         )
-        manage("repo", "set", "demo", "--health-url", f"http://{HOST}:{PORT}/healthz", env=env)
+        # Read the demo project's states now: the first card a person moves then finds
+        # To Analyse known, however fast the deliveries come.
+        manage("plane_states", DEMO_PROJECT, env=env, quiet=True)
+        # The demo repo's "production" is the stand-in's /demo/health, which the story
+        # breaks on purpose; its rollback hook mends it.
+        standin_url = f"http://{HOST}:{STANDIN_PORT}"
+        manage(
+            "repo", "set", "demo",
+            "--health-url", f"{standin_url}/demo/health",
+            "--rollback-url", f"{standin_url}/demo/rollback",
+            env=env,
+        )  # fmt: skip
     children += [
         subprocess.Popen(
             [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
         ),
         subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env),
     ]
-    board = "a real Plane" if plane_configured() else f"the Plane stand-in on port {STANDIN_PORT}"
+    board = "a real Plane" if not demo else f"the stand-in's http://{HOST}:{STANDIN_PORT}/board/"
     print(
-        f"\nStageboard runs on http://{HOST}:{PORT}/  (admin: /admin/, API: /api/, "
-        f"health: /healthz), its board on {board}. Ctrl-C stops everything.\n",
+        f"\nStageboard runs on http://{HOST}:{PORT}/  (dashboard: /admin/, API: /api/, "
+        f"API docs: /api/docs/, health: /healthz), its board on {board}.\n"
+        + ("Demo login: admin / admin. The story: python3 dev.py demo\n" if demo else "")
+        + "Ctrl-C stops everything.\n",
         flush=True,
     )
     # Installed explicitly: a process started in the background inherits SIGINT ignored.
@@ -182,7 +271,33 @@ def test(pytest_args: list[str]) -> int:
     lint = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT)
     if lint.returncode:
         return lint.returncode
-    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+    # The tests make their own settings: a .env that `up` wrote (the demo's Plane) stays out.
+    env = {"STAGEBOARD_ENV_FILE": str(ROOT / "var" / "no-env-file-for-tests"), **os.environ}
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+
+
+def token() -> int:
+    """The demo account's token as a line to paste into a shell."""
+    ensure_environment("")
+    done = subprocess.run(
+        [PYTHON, "manage.py", "ensure_demo_admin"], cwd=ROOT, capture_output=True, text=True
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("TOKEN=")), None)
+    if done.returncode or line is None:
+        sys.stderr.write(done.stderr or done.stdout)
+        return done.returncode or 1
+    print(line)
+    return 0
+
+
+def demo(args: list[str]) -> int:
+    """Play the demo's story against the running `dev.py up` (see plane_standin/story.py)."""
+    ensure_environment("")
+    if plane_configured():
+        sys.exit("dev.py demo plays against the Plane stand-in; a real Plane is configured.")
+    story = [PYTHON, "-m", "plane_standin.story"]
+    story += ["--stageboard", f"http://{HOST}:{PORT}", "--plane", f"http://{HOST}:{STANDIN_PORT}"]
+    return subprocess.run([*story, *args], cwd=ROOT).returncode
 
 
 def main(argv: list[str]) -> int:
@@ -191,6 +306,10 @@ def main(argv: list[str]) -> int:
         return up()
     if command == "test":
         return test(rest)
+    if command == "demo":
+        return demo(rest)
+    if command == "token":
+        return token()
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 

@@ -21,3 +21,5 @@ class Command(BaseCommand):
             self.stdout.write(f"created superuser {username!r} with password {password!r}")
         token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(f"admin login: {username}; API token: Authorization: Token {token.key}")
+        # A line to paste into a shell as it is (the README's curl examples use $TOKEN).
+        self.stdout.write(f"TOKEN={token.key}")
