@@ -103,7 +103,11 @@ def _first_project(standin: PlaneStandIn) -> str:
 
 def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
     project = standin.project(project_id)
-    states = sorted(standin.states(project_id), key=lambda s: s["sequence"])
+    # As Plane's board orders its columns: by group (backlog first), then by sequence.
+    groups = ("backlog", "unstarted", "started", "completed", "cancelled", "triage")
+    states = sorted(
+        standin.states(project_id), key=lambda s: (groups.index(s["group"]), s["sequence"])
+    )
     items = standin.work_items(project_id)
     return {
         "project": {k: project[k] for k in ("id", "identifier", "workspace_slug")},
@@ -174,8 +178,9 @@ def _board_html(standin: PlaneStandIn, project_id: str, form: dict) -> str:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 16px; background: #f6f7f9; color: #1f2937; }}
 header {{ display: flex; gap: 24px; align-items: baseline; flex-wrap: wrap; }}
-.board {{ display: flex; gap: 10px; overflow-x: auto; align-items: flex-start; margin-top: 12px; }}
-.column {{ background: #eceef2; border-radius: 6px; padding: 8px; min-width: 170px; flex: 1; }}
+.board {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr));
+          gap: 10px; align-items: start; margin-top: 12px; }}
+.column {{ background: #eceef2; border-radius: 6px; padding: 8px; min-height: 60px; }}
 .column h2 {{ font-size: 14px; margin: 2px 0 8px; }}
 .card {{ background: #fff; border-radius: 5px; padding: 7px; margin-bottom: 8px;
         box-shadow: 0 1px 2px rgba(0,0,0,.12); font-size: 13px; }}

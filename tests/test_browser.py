@@ -1,0 +1,147 @@
+"""An operator's first minutes, in a real browser: headless Chromium drives the admin.
+
+Debian's `chromium` and `chromium-driver` through Selenium, against real processes (the
+web server, a q cluster, the Plane stand-in) set up as `dev.py up` sets up its demo. It
+logs in, reads the dashboard, approves a deploy from it, turns a kill-switch off and sees
+the banner, and moves a card on the stand-in's board to start a task.
+
+Set STAGEBOARD_SCREENSHOTS=docs/img to refresh the README's screenshots.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+import dev
+from tests.test_demo_story import demo  # noqa: F401  (the running demo, a fixture)
+from tests.test_smoke import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    # Once per CI run: the SQLite pass (the processes run on their own SQLite file anyway).
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs once, on the SQLite pass"),
+]
+
+
+@pytest.fixture
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("needs Debian's chromium and chromium-driver: apt-get install them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="stageboard-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(2)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot(driver, name: str) -> None:
+    target = os.environ.get("STAGEBOARD_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(target) / name))
+
+
+def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, plane = demo["base"], demo["plane"]
+    api = requests.Session()
+    api.headers["Authorization"] = f"Token {demo['token']}"
+    waiting = "0de00000-0000-4000-8000-0000000000a2"  # DEMO-2
+    api.post(
+        f"{base}/api/tasks/",
+        json={"work_item_id": waiting, "project_id": dev.DEMO_PROJECT, "title": "Checkout v2",
+              "repo": "demo"},
+        timeout=5,
+    )  # fmt: skip
+    for stage in ("development", "code_review", "deploy"):
+        api.post(f"{base}/api/tasks/{waiting}/advance/", json={"stage": stage}, timeout=5)
+    api.post(f"{base}/api/tasks/{waiting}/deploy/request-approval/", json={}, timeout=5)
+
+    # Log in; the front door leads to the dashboard.
+    browser.get(f"{base}/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("admin")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    panel = browser.find_element(By.ID, "panel-approvals")
+    assert "Deploys awaiting approval (1)" in panel.text
+    assert "Checkout v2" in panel.text
+    assert not browser.find_elements(By.ID, "kill-switch-banner")
+
+    # Approve the deploy from the dashboard.
+    panel.find_element(By.CSS_SELECTOR, f'button[name=approve][data-task="{waiting}"]').click()
+    assert "deploy approved" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    task = api.get(f"{base}/api/tasks/{waiting}/", timeout=5).json()
+    assert "admin:admin" in [change["caller"] for change in task["history"]]
+    assert "Nothing waits for an approval" in browser.find_element(By.ID, "panel-approvals").text
+
+    # Turn the guard's kill-switch off in the switchboard: the dashboard says so in red.
+    browser.get(f"{base}/admin/pipeline/switchboard/")
+    switch = browser.find_element(By.ID, "id_deploy_status_guard_enabled")
+    assert switch.is_selected()
+    switch.click()
+    browser.find_element(By.NAME, "_save").click()
+    browser.get(f"{base}/admin/")
+    banner = browser.find_element(By.ID, "kill-switch-banner")
+    assert "the deploy status guard" in banner.text
+    assert banner.value_of_css_property("background-color") == "rgba(185, 28, 28, 1)"
+
+    # A person moves a card to To Analyse on the stand-in's board: its task starts.
+    started = "0de00000-0000-4000-8000-0000000000a1"  # DEMO-1
+    browser.get(f"{plane.url}/board/?refresh=0")
+    card = browser.find_element(By.ID, f"item-{started}")
+    Select(card.find_element(By.NAME, "state")).select_by_visible_text("To Analyse")
+    card.find_element(By.CSS_SELECTOR, "button.move").click()
+    column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
+    assert column.find_elements(By.ID, f"item-{started}")
+    wait_for(
+        lambda: api.get(f"{base}/api/tasks/{started}/", timeout=5).status_code == 200,
+        30,
+        "the task to start",
+    )
+
+    def shows_analysis() -> bool:
+        browser.get(f"{plane.url}/board/?refresh=0")
+        column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="Analysis"]')
+        return bool(column.find_elements(By.ID, f"item-{started}"))
+
+    wait_for(shows_analysis, 30, "the card to show Analysis")
+    screenshot(browser, "standin-board.png")
+
+    browser.get(f"{base}/admin/pipeline/task/")
+    assert "Demo item 1" in browser.find_element(By.ID, "result_list").text
+    browser.get(f"{base}/admin/")
+    time.sleep(0.2)
+    assert "analysis" in browser.find_element(By.ID, "panel-stages").text
+    screenshot(browser, "dashboard.png")
