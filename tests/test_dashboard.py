@@ -40,7 +40,7 @@ def a_busy_world(make_task, n: int) -> None:
         window = MonitorWindow.objects.create(
             task=done, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
         )
-        Probe.objects.create(window=window, at=now, kind="health", result="fail", status_code=503)
+        Probe.objects.create(window=window, at=now, kind="health", result="failure", status_code=503)
         Deployment.objects.create(
             task=done, cycle=1, repo="shop", verdict="DEGRADED", outcome="rolled_back",
             finished_at=now,
@@ -67,7 +67,7 @@ def test_it_shows_every_panel_with_what_needs_attention(operator, make_task):
     page = operator.get("/admin/").content.decode()
     assert "Deploys awaiting approval (2)" in page
     assert "wait 0" in page and "wait 1" in page
-    assert "fail (503)" in page  # the active window's last probe
+    assert "failure (503)" in page  # the active window's last probe
     assert "DEGRADED" in page
     assert "Plane answered 500 (1)" in page  # a failing board row's last error
     assert "Plane&#x27;s webhook may be off" in page or "Plane's webhook may be off" in page
