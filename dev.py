@@ -131,7 +131,8 @@ def check_ports(ports: dict[str, str]) -> None:
         if port_taken(port):
             sys.exit(
                 f"port {port} on {HOST} is in use (another Stageboard, or another program).\n"
-                f"Choose another with {variable}, e.g.  {variable}=18{port[-3:]} python3 dev.py up"
+                f"Choose another with {variable}, e.g.  "
+                f"{variable}={int(port) + 100} python3 dev.py up"
             )
 
 
