@@ -40,7 +40,9 @@ def a_busy_world(make_task, n: int) -> None:
         window = MonitorWindow.objects.create(
             task=done, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
         )
-        Probe.objects.create(window=window, at=now, kind="health", result="failure", status_code=503)
+        Probe.objects.create(
+            window=window, at=now, kind="health", result="failure", status_code=503
+        )
         Deployment.objects.create(
             task=done, cycle=1, repo="shop", verdict="DEGRADED", outcome="rolled_back",
             finished_at=now,
