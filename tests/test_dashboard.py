@@ -189,3 +189,22 @@ def test_the_task_page_offers_approve_and_abort_while_the_deploy_waits(operator,
     Task.objects.filter(pk=task.pk).update(stage="development")
     page = operator.get(f"/admin/pipeline/task/{task.pk}/change/").content.decode()
     assert "/approve/" not in page
+
+
+def test_the_task_list_accepts_a_watched_deploy_and_aborts_a_waiting_one(operator, make_task):
+    watched = make_task(stage="done", deploy_phase="succeeded")
+    waiting = make_task(stage="deploy", deploy_phase="awaiting_approval")
+    now = timezone.now()
+    window = MonitorWindow.objects.create(
+        task=watched, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
+    )
+    changelist = "/admin/pipeline/task/"
+    operator.post(changelist, {"action": "accept_deploy", "_selected_action": [watched.pk]})
+    operator.post(changelist, {"action": "abort_deploy", "_selected_action": [waiting.pk]})
+    window.refresh_from_db()
+    waiting.refresh_from_db()
+    assert window.verdict == "HEALTHY" and waiting.stage == "development"
+    assert sorted(LogEntry.objects.values_list("change_message", flat=True)) == [
+        "Aborted the deploy: back to development.",
+        "Accepted the deploy as healthy.",
+    ]
