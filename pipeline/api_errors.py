@@ -6,14 +6,33 @@ URL under /api/ or /webhooks/ is answered as JSON too, instead of an HTML page
 (`pipeline.middleware` does the same for every other error, and with DEBUG on).
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from pipeline.middleware import detail, for_machines
 
+logger = logging.getLogger(__name__)
+
+
+# The database unreachable (or a lock timeout): the caller should come back, not read a
+# bug. Plane retries a delivery that got an error status; nothing was stored, since
+# storing is one transaction.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+
 
 def exception_handler(exc, context):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.error("database unavailable during %s", context.get("request"), exc_info=exc)
+        response = JsonResponse(
+            {"detail": "The database is unavailable; try again later."}, status=503
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

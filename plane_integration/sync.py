@@ -31,7 +31,10 @@ logger = logging.getLogger(__name__)
 
 CALLER = "board-sync"
 CLAIM = timedelta(seconds=90)
-MAX_BACKOFF = timedelta(minutes=10)
+# No longer than the scheduled sync's interval (`schedules.py`: every minute): a longer
+# backoff kept a row that failed through a long outage unsent for up to ten minutes after
+# Plane recovered. A run still makes one attempt per row, and the budget bounds the rate.
+MAX_BACKOFF = timedelta(minutes=1)
 
 
 @dataclass

@@ -508,6 +508,13 @@ class PlaneStandIn:
         with self._lock:
             return [replace(r, query=dict(r.query), headers=dict(r.headers)) for r in self._log]
 
+    def requests_since(self, start: int) -> list[RecordedRequest]:
+        """The recorded requests from the `start`-th on (cheap to poll: no full copy)."""
+        with self._lock:
+            return [
+                replace(r, query=dict(r.query), headers=dict(r.headers)) for r in self._log[start:]
+            ]
+
     def calls(self, method: str | None = None, contains: str = "") -> list[RecordedRequest]:
         """Recorded requests with that method (any case) whose path contains `contains`."""
         return [

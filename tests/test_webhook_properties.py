@@ -128,3 +128,60 @@ def test_any_signed_bytes_are_answered_below_500(client, world, raw):
 @given(payload=v1 | v2)
 def test_any_signed_webhook_shaped_body_is_answered_and_processed(client, world, payload):
     deliver(client, json.dumps(payload).encode())
+
+
+# --- numbers past any column, nesting past any parser, and what a refusal says -------------
+
+huge_numbers = (
+    st.integers(min_value=2**63, max_value=10**4000)
+    | st.integers(min_value=-(10**4000), max_value=-(2**63))
+    | st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1" * 5000, "0.0e-999"])
+)
+
+
+def number_literal(value) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+@bounded
+@given(number=huge_numbers, where=st.sampled_from(["id", "project", "new_value", "field", "top"]))
+def test_huge_numbers_anywhere_in_a_webhook_are_answered_below_500(client, world, number, where):
+    literal = number_literal(number)
+    item, project, value = f'"{uuid.uuid4()}"', f'"{PROJECT}"', f'"{TO_ANALYSE}"'
+    field = '"state"'
+    if where == "id":
+        item = literal
+    elif where == "project":
+        project = literal
+    elif where == "new_value":
+        value = literal
+    elif where == "field":
+        field = literal
+    top = literal if where == "top" else '"issue"'
+    body = (
+        f'{{"event": {top}, "action": "updated", "data": {{"id": {item}, "project": {project}}},'
+        f' "activity": {{"field": {field}, "new_value": {value}, "actor": {{"id": "x"}}}}}}'
+    )
+    deliver(client, body.encode())
+
+
+@bounded
+@given(depth=st.integers(min_value=1, max_value=200_000), kind=st.sampled_from("[{"))
+def test_nesting_of_any_depth_is_answered_below_500(client, world, depth, kind):
+    opening, closing = ("[", "]") if kind == "[" else ('{"a":', "}")
+    deliver(client, (opening * depth + "1" + closing * depth).encode())
+
+
+@bounded
+@given(raw=st.binary(max_size=512) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_every_refusal_is_a_4xx_with_a_json_message(client, world, raw):
+    answer = client.post(
+        "/webhooks/plane/",
+        data=raw,
+        content_type="application/json",
+        HTTP_X_PLANE_SIGNATURE=signature(raw, SECRET),
+    )
+    assert answer.status_code < 500
+    if answer.status_code >= 400:
+        assert 400 <= answer.status_code < 500
+        assert isinstance(answer.json()["detail"], str) and answer.json()["detail"]
