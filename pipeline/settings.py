@@ -206,7 +206,10 @@ Q_CLUSTER = {
     "max_attempts": env_int("Q_MAX_ATTEMPTS", 5, minimum=1),
     # A schedule missed while the cluster was down runs once, not once per missed slot.
     "catch_up": False,
-    "save_limit": 1000,
+    # -1: successes are not stored (failures always are). With a positive limit django-q2
+    # reads and unpickles every stored success on each result save to prune them (20 ms
+    # at 1,000), in its single monitor process; 0 would keep them all forever.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1, minimum=-1),
     "poll": 0.5,
     "cache": "default",
     "label": "Background tasks",

@@ -2,12 +2,12 @@
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from pipeline.models import StageChange, Task
 from plane_integration import board, control_actions, statuses
@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
 CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
-PROCESS = "plane_integration.ingest.process_delivery"
 
 
 class PlaneUnreadable(RuntimeError):
@@ -42,30 +41,40 @@ def _uuid_or_none(value: str | None) -> str | None:
         return None
 
 
-def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
-    """Store a verified delivery once and queue its processing; (row, stored now).
+def project_uuid(delivery: Delivery) -> str | None:
+    return _uuid_or_none(delivery.project_id)
 
-    The row and its queue entry commit together (the ORM broker's queue is a table of
-    the same database), so a delivery is never stored without being queued. A repeat
-    is refused by the unique dedupe key, also when copies arrive at the same moment.
+
+def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
+    """Store a verified delivery once; (row, stored now). One INSERT: the delivery table is
+    the queue (plane_integration.drain), so a stored pending delivery is queued work.
+
+    A repeat is refused by the unique dedupe key, also when copies arrive at the same
+    moment. Once the row commits, a drain is asked for (at most one waits at a time).
     """
     echo = bool(settings.PLANE_BOT_USER_ID) and delivery.actor_id == settings.PLANE_BOT_USER_ID
+    fields = {
+        "dedupe_key": delivery.dedupe_key,
+        "delivery_id": clean_text(delivery_id)[:100],
+        "event": delivery.event,
+        "action": delivery.action,
+        "work_item_id": _uuid_or_none(delivery.work_item_id),
+        "body": body,
+        "state": State.IGNORED if echo else State.PENDING,
+        "reason": "an echo of Stageboard's own change (actor is the bot user)" if echo else "",
+    }
     try:
-        with transaction.atomic():
-            row = WebhookDelivery.objects.create(
-                dedupe_key=delivery.dedupe_key,
-                delivery_id=clean_text(delivery_id)[:100],
-                event=delivery.event,
-                action=delivery.action,
-                work_item_id=_uuid_or_none(delivery.work_item_id),
-                body=body,
-                state=State.IGNORED if echo else State.PENDING,
-                reason="an echo of Stageboard's own change (actor is the bot user)" if echo else "",
-            )
-            if not echo:
-                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
+        if connection.in_atomic_block:  # a savepoint, so a repeat leaves the caller's intact
+            with transaction.atomic():
+                row = WebhookDelivery.objects.create(**fields)
+        else:  # autocommit: the INSERT is its own transaction, no BEGIN/COMMIT round trips
+            row = WebhookDelivery.objects.create(**fields)
     except IntegrityError:
         return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
+    if not echo:
+        from plane_integration.drain import request_drain  # drain imports this module
+
+        transaction.on_commit(request_drain)
     return row, True
 
 
@@ -83,9 +92,10 @@ def process_delivery(pk: int) -> str:
     lock) may wait on the network.
 
     A failure rolls the transaction back and records failed with the reason. A transient
-    one (`TRANSIENT`) is raised, so the q cluster tries again (up to Q_MAX_ATTEMPTS); any
-    other would fail the same way again, so the task ends there. An operator can
-    re-process either from the admin.
+    one (`TRANSIENT`) gets a `retry_at` (Q_RETRY seconds on), so a drain works it off
+    again, up to Q_MAX_ATTEMPTS attempts in all; any other would fail the same way again,
+    so it ends there. An operator can re-process either from the admin. Either way the
+    delivery's claim is released.
     """
     try:
         pending = WebhookDelivery.objects.filter(pk=pk).first()
@@ -98,19 +108,28 @@ def process_delivery(pk: int) -> str:
             row.state, row.reason = apply(parse(bytes(row.body)))
             row.attempts += 1
             row.processed_at = timezone.now()
-            row.save(update_fields=["state", "reason", "attempts", "processed_at"])
+            row.claimed_until = row.retry_at = None
+            row.save(
+                update_fields=[
+                    "state", "reason", "attempts", "processed_at", "claimed_until", "retry_at"
+                ]
+            )  # fmt: skip
     except Exception as exc:
-        retried = isinstance(exc, TRANSIENT)
+        attempts = (
+            WebhookDelivery.objects.filter(pk=pk).values_list("attempts", flat=True).first() or 0
+        ) + 1
+        retried = isinstance(exc, TRANSIENT) and attempts < settings.Q_CLUSTER["max_attempts"]
+        retry_at = timezone.now() + timedelta(seconds=settings.Q_CLUSTER["retry"])
         WebhookDelivery.objects.filter(pk=pk).update(
             state=State.FAILED,
             reason=clean_text(f"{type(exc).__name__}: {exc}"),
             attempts=F("attempts") + 1,
+            claimed_until=None,
+            retry_at=retry_at if retried else None,
         )
         logger.exception(
             "webhook delivery %s failed (%s)", pk, "to be retried" if retried else "not retried"
         )
-        if retried:
-            raise
         return State.FAILED
     logger.info(
         "webhook delivery %s %s: %s",
@@ -124,25 +143,35 @@ def process_delivery(pk: int) -> str:
 
 def reprocess(rows) -> int:
     """Queue deliveries again (an operator's action); returns how many."""
-    count = 0
-    for row in rows:
-        with transaction.atomic():
-            updated = WebhookDelivery.objects.filter(pk=row.pk).update(
-                state=State.PENDING, reason="queued again by an operator"
-            )
-            if updated:
-                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
-                count += 1
+    pks = [row.pk for row in rows]
+    count = WebhookDelivery.objects.filter(pk__in=pks).update(
+        state=State.PENDING, reason="queued again by an operator", retry_at=None
+    )
+    if count:
+        from plane_integration.drain import request_drain
+
+        transaction.on_commit(request_drain)
     return count
+
+
+def not_a_control(delivery: Delivery, project: PlaneProject | None) -> str | None:
+    """Why a delivery cannot be a board control before anything but its project is read,
+    or None. A drain decides whole batches with this (plane_integration.drain)."""
+    if not delivery.is_work_item:
+        return f"{delivery.event} events are not board controls"
+    if project is None:
+        return f"project {delivery.project_id} is not a configured Plane project"
+    return None
 
 
 def apply(delivery: Delivery) -> tuple[str, str]:
     """Apply a delivery's human control, if it is one; return (state, reason)."""
-    if not delivery.is_work_item:
-        return State.IGNORED, f"{delivery.event} events are not board controls"
-    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
-    if project is None:
-        return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
+    project = None
+    if delivery.is_work_item:
+        project = PlaneProject.objects.filter(project_id=project_uuid(delivery)).first()
+    why_not = not_a_control(delivery, project)
+    if why_not:
+        return State.IGNORED, why_not
     work_item_id = _uuid_or_none(delivery.work_item_id)
     if work_item_id is None:
         return State.IGNORED, f"the work item id {delivery.work_item_id!r} is not a UUID"
@@ -177,7 +206,7 @@ def learn_states(delivery: Delivery) -> None:
     the whole API budget on reads."""
     if not (delivery.is_work_item and delivery.new_state_id):
         return
-    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
+    project = PlaneProject.objects.filter(project_id=project_uuid(delivery)).first()
     if project is None or any(s.id == delivery.new_state_id for s in cached_states(project)):
         return
     client = PlaneClient.from_settings()

@@ -50,6 +50,7 @@ def deployment(tmp_path):
         STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
         DJANGO_SECRET_KEY="smoke-test-secret-key",
         Q_WORKERS="1",
+        Q_SAVE_LIMIT="10",  # the default keeps no successes; this test reads one back
     )
     processes: dict[str, subprocess.Popen] = {}
 
