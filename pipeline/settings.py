@@ -162,6 +162,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the q cluster write at once. WAL lets readers run beside the
     # writer; IMMEDIATE takes the write lock when a transaction starts, so two writers
     # queue on the busy timeout instead of failing with "database is locked" mid-way.
+    # Writers queue on a file lock, not on SQLite's sleeping busy handler (pipeline/sqlite).
+    DATABASES["default"]["ENGINE"] = "pipeline.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

@@ -92,7 +92,8 @@ def claim(size: int) -> list[tuple[int, bytes]]:
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     sql = (
         f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
         f"SELECT id FROM {table} WHERE (state = %s OR (state = %s AND retry_at <= %s))"

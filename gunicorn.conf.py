@@ -1,0 +1,31 @@
+"""gunicorn's defaults for Stageboard, sized for a small machine (2 cores, little memory).
+
+gunicorn reads this file from the directory it starts in (`gunicorn pipeline.wsgi`); any
+flag on the command line or `GUNICORN_CMD_ARGS` overrides it.
+"""
+
+import gc
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+# The app is loaded once in the master and the workers fork from it: its code and data are
+# shared pages, not one copy per worker.
+preload_app = True
+# Recycle a worker after this many requests (with jitter, so not all at once): whatever a
+# long-lived worker accumulates (fragmentation, caches) is returned.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
+
+
+def pre_fork(server, worker):
+    # Import what every request needs before the fork, so it is shared too, and take it out
+    # of the cyclic GC: a collection touching each object's header would copy its page
+    # into every worker.
+    from django.conf import settings
+    from django.urls import get_resolver
+
+    get_resolver(settings.ROOT_URLCONF).url_patterns  # noqa: B018  (loads the URLconf)
+    gc.freeze()
