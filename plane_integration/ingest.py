@@ -34,7 +34,7 @@ class PlaneUnreadable(RuntimeError):
 TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
 
 
-def _uuid_or_none(value: str | None) -> str | None:
+def uuid_or_none(value: str | None) -> str | None:
     try:
         return str(uuid.UUID(value)) if value else None
     except ValueError:
@@ -42,7 +42,7 @@ def _uuid_or_none(value: str | None) -> str | None:
 
 
 def project_uuid(delivery: Delivery) -> str | None:
-    return _uuid_or_none(delivery.project_id)
+    return uuid_or_none(delivery.project_id)
 
 
 def insert(values: dict) -> WebhookDelivery:
@@ -79,7 +79,7 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
         "delivery_id": clean_text(delivery_id)[:100],
         "event": delivery.event,
         "action": delivery.action,
-        "work_item_id": _uuid_or_none(delivery.work_item_id),
+        "work_item_id": uuid_or_none(delivery.work_item_id),
         "body": body,
         "state": State.IGNORED if echo else State.PENDING,
         "reason": "an echo of Stageboard's own change (actor is the bot user)" if echo else "",
@@ -183,7 +183,7 @@ def not_a_control(delivery: Delivery, project: PlaneProject | None) -> str | Non
         return f"{delivery.event} events are not board controls"
     if project is None:
         return f"project {delivery.project_id} is not a configured Plane project"
-    if _uuid_or_none(delivery.work_item_id) is None:
+    if uuid_or_none(delivery.work_item_id) is None:
         return f"the work item id {delivery.work_item_id!r} is not a UUID"
     moves = delivery.action == "created" or delivery.is_state_change
     if not moves and delivery.new_state_id is None:
@@ -201,11 +201,11 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     why_not = not_a_control(delivery, project)
     if why_not:
         return State.IGNORED, why_not
-    work_item_id = _uuid_or_none(delivery.work_item_id)
+    work_item_id = uuid_or_none(delivery.work_item_id)
     task = Task.objects.for_work_item(work_item_id)
     states = cached_states(project)
     resolved = statuses.resolution_map(states, project.status_names)
-    seen = _uuid_or_none(delivery.new_state_id)
+    seen = uuid_or_none(delivery.new_state_id)
     if task and delivery.is_state_change and seen:
         prefer = getattr(getattr(task, "board", None), "desired_key", "")
         board.record_seen(task, seen, statuses.key_showing(seen, resolved, prefer))
@@ -213,7 +213,7 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     control, why = human_control(
         delivery,
         to_analyse_state_id=resolved["to_analyse"],
-        new_state_group=_group(delivery, states),
+        new_state_group=state_group(delivery, states),
     )
     caller = f"plane:{delivery.actor_name or 'unknown'}"[:CALLER_MAX_CHARS]
     if control is Control.START:
@@ -245,7 +245,7 @@ def learn_states(delivery: Delivery) -> None:
         raise PlaneUnreadable(f"cannot read the states of {project}: {result.error}")
 
 
-def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:
+def state_group(delivery: Delivery, states: list[statuses.State]) -> str | None:
     sent = delivery.state_in_data
     if sent and sent.get("id") == delivery.new_state_id and sent.get("group"):
         return str(sent["group"])

@@ -71,9 +71,11 @@ def deployment(tmp_path):
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe nobody reads: a busy process would block once it filled.
+            stderr=open(tmp_path / f"{name}.log", "w"),  # noqa: SIM115  (closed on exit)
             text=True,
         )
+        return processes[name]
 
     def stop(name):
         process = processes.pop(name)

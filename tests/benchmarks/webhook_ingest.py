@@ -187,6 +187,18 @@ def memory(pid: int) -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of `pid` and its descendants so far."""
+    ticks = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def snapshot(web: subprocess.Popen, cluster: subprocess.Popen) -> dict:
     w, c = memory(web.pid), memory(cluster.pid)
     return {"web": w, "cluster": c, "pss_mb": round(w["pss_mb"] + c["pss_mb"], 1)}
@@ -281,12 +293,18 @@ def main() -> int:
         for n in range(args.rounds):
             work = bodies(int(args.rate * args.seconds))
             before = floor_count()
+            cpu = cpu_seconds(web.pid), cpu_seconds(cluster.pid)
             floor = load(port, "/floor/", work, args.seconds, args.concurrency)
+            floor["web_cpu"] = cpu_seconds(web.pid) - cpu[0]
+            floor["cluster_cpu"] = cpu_seconds(cluster.pid) - cpu[1]
             floor["lost"] = floor["accepted"] - (floor_count() - before)
             time.sleep(1)
             work = bodies(int(args.rate * args.seconds))
             before = WebhookDelivery.objects.count()
+            cpu = cpu_seconds(web.pid), cpu_seconds(cluster.pid)
             hook = load(port, "/webhooks/plane/", work, args.seconds, args.concurrency)
+            hook["web_cpu"] = cpu_seconds(web.pid) - cpu[0]
+            hook["cluster_cpu"] = cpu_seconds(cluster.pid) - cpu[1]
             if n == args.rounds - 1:
                 at_end = snapshot(web, cluster)
             hook["lost"] = hook["accepted"] - (WebhookDelivery.objects.count() - before)
@@ -301,10 +319,12 @@ def main() -> int:
             )
             rounds.append({"floor": floor, "stageboard": hook, "ratio": hook["rps"] / floor["rps"]})
             say(
-                f"round {n + 1}: floor {floor['rps']:.0f}/s p99 {floor['p99_ms']:.1f} ms | "
+                f"round {n + 1}: floor {floor['rps']:.0f}/s p99 {floor['p99_ms']:.1f} ms "
+                f"(CPU web {floor['web_cpu']:.1f} s, cluster {floor['cluster_cpu']:.1f} s) | "
                 f"stageboard {hook['rps']:.0f}/s p99 {hook['p99_ms']:.1f} ms "
                 f"({hook['rps'] / floor['rps']:.2f} x) | backlog {backlog} worked off in "
-                f"{took:.1f} s | answers {hook['statuses']}"
+                f"{took:.1f} s | answers {hook['statuses']} | CPU web {hook['web_cpu']:.1f} s, "
+                f"cluster {hook['cluster_cpu']:.1f} s"
             )
             time.sleep(1)
         unfinished = WebhookDelivery.objects.exclude(state__in=("processed", "ignored")).count()
