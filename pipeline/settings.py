@@ -201,7 +201,9 @@ Q_CLUSTER = {
     # The ORM broker keeps each task in the database until a worker acknowledges it, so
     # work that a crashed worker held is redelivered once its lock (`retry`) expires.
     "orm": "default",
-    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # One worker fits a small machine: webhook deliveries are worked off in batches by a
+    # drain (plane_integration.drain), so more workers buy little and cost ~17 MB each.
+    "workers": env_int("Q_WORKERS", 1, minimum=1),
     "timeout": env_int("Q_TIMEOUT", 60, minimum=1),
     # Must exceed `timeout`, or a task still running would be handed to a second worker.
     "retry": env_int("Q_RETRY", 90, minimum=2),
