@@ -137,8 +137,8 @@ def load(port: int, path: str, work: list, seconds: float, concurrency: int) -> 
         thread.join()
     took = time.perf_counter() - started
     latencies.sort()
-    if len(latencies) >= len(work):
-        print("warning: ran out of bodies; raise --rate", file=sys.stderr)
+    if len(latencies) >= len(work) and took < seconds:
+        print("warning: ran out of bodies before the time was up; raise --rate", file=sys.stderr)
     return {
         "rps": len(latencies) / took,
         "p50_ms": 1000 * statistics.median(latencies),
