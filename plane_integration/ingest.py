@@ -95,7 +95,9 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
     if not echo:
         from plane_integration.drain import request_drain  # drain imports this module
 
-        transaction.on_commit(request_drain)
+        # Robust: the delivery is stored whatever happens here (a cache outage, say), so
+        # the answer stays 202 and the drain's schedule picks it up within a minute.
+        transaction.on_commit(request_drain, robust=True)
     return row, True
 
 

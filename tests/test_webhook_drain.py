@@ -143,3 +143,17 @@ def test_drains_at_once_never_work_on_one_delivery_twice(client, make_task):
     for task in items:
         task.refresh_from_db()
         assert (task.stage, task.cycle) == ("analysis", 2)  # re-opened once, not twice
+
+
+def test_a_delivery_is_accepted_when_no_drain_can_be_asked_for(client, monkeypatch):
+    project, _ = pipeline_project()
+
+    def cache_down(*args, **kwargs):
+        raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr("plane_integration.drain.cache.add", cache_down)
+    answer = post(client, priority_change(project))
+    assert (answer.status_code, answer.json()["status"]) == (202, "accepted")
+    assert OrmQ.objects.count() == 0
+    monkeypatch.undo()
+    assert drain_deliveries() == {"ignored": 1}  # as the schedule's drain would
