@@ -47,8 +47,8 @@ def project_uuid(delivery: Delivery) -> str | None:
 
 def insert(values: dict) -> WebhookDelivery:
     """INSERT one delivery and return it: the statement `objects.create` would send, with
-    each value prepared by its field as the ORM does, without building the query each time
-    (the ORM's compiler cost more than the INSERT itself)."""
+    each value prepared by its field as the ORM does, but without the ORM's query compiler
+    (which cost more than the INSERT itself). Model signals are not sent; none listens."""
     fields = [f for f in WebhookDelivery._meta.concrete_fields if not f.primary_key]
     row = WebhookDelivery(**values)  # fills in the defaults
     row.received_at = timezone.now()  # auto_now_add
