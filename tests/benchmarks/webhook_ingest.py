@@ -271,10 +271,14 @@ def main() -> int:
     web = subprocess.Popen(
         [str(gunicorn), "pipeline.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread",
          "-w", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     cluster = subprocess.Popen(
-        [python, "manage.py", "qcluster"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+        [python, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own group: none of its processes outlives the run
     )
     rounds = []
     try:
@@ -335,7 +339,8 @@ def main() -> int:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
     hooks = [r["stageboard"] for r in rounds]
     floors = [r["floor"] for r in rounds]
