@@ -108,7 +108,8 @@ if HTTPS:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its modules not discovered in the q cluster (pipeline/admin_config.py).
+    "pipeline.admin_config.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -117,11 +118,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    "django_q",
     "pipeline",
     "plane_integration",
     "monitoring",
     "operations",
+    # After pipeline: pipeline's `qcluster` (which keeps the URLconf out of the cluster)
+    # takes the place of django-q2's.
+    "django_q",
 ]
 
 MIDDLEWARE = [
