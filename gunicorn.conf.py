@@ -9,8 +9,11 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# One worker process of 8 threads: a second worker costs its own pages copied from the
+# preloaded app (10 to 15 MB), and on two cores the q cluster takes the other one under load.
+# WEB_WORKERS=2 WEB_THREADS=4 on a bigger machine.
+workers = int(os.environ.get("WEB_WORKERS", "1"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
 # The app is loaded once in the master and the workers fork from it: its code and data are
 # shared pages, not one copy per worker.
 preload_app = True

@@ -229,8 +229,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
+    parser.add_argument("--threads", type=int, help="threads a worker (default: gunicorn.conf.py)")
     parser.add_argument("--rate", type=int, default=4000, help="most requests a second expected")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
@@ -268,9 +268,12 @@ def main() -> int:
     python = sys.executable
     port = free_port()
     gunicorn = Path(python).parent / "gunicorn"
+    sizing = (["-w", str(args.workers)] if args.workers else []) + (
+        ["--threads", str(args.threads)] if args.threads else []
+    )
     web = subprocess.Popen(
-        [str(gunicorn), "pipeline.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread",
-         "-w", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+        [str(gunicorn), "pipeline.wsgi", "-b", f"127.0.0.1:{port}", *sizing,
+         "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     cluster = subprocess.Popen(
