@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: webhook ingest against its floor, with the q cluster running, and memory.
 
-One run serves Stageboard with gunicorn (gthread, 2 workers x 4 threads) beside a running
-q cluster (`manage.py qcluster`, the default configuration, schedules set up), and sends
-unique, signed, Plane-like bodies from 16 keep-alive connections for `--seconds`, in
+One run serves Stageboard with gunicorn (gunicorn.conf.py's defaults, or --workers/--threads)
+beside a running q cluster (`manage.py qcluster`, the default configuration, schedules set
+up), and sends unique, signed, Plane-like bodies from 16 keep-alive connections for `--seconds`, in
 interleaved rounds: first to the floor (`/floor/`: signature check and one INSERT, the least
 an ingest can do, behind the same middleware), then to `POST /webhooks/plane/`. After each
 Stageboard round it counts every 2xx answer against the deliveries stored (`lost`) and times
