@@ -1,4 +1,5 @@
-"""django-q2's `qcluster`, without the web's system checks.
+"""django-q2's `qcluster`, sized for a small machine: without the web's system checks, with
+the task modules loaded before the fork, and with the sentinel in this process (`run_sentinel`).
 
 Django runs the system checks before a management command. Some of them load what only the
 web serves, and it would then sit in each of the cluster's processes (sentinel, pusher,
