@@ -6,7 +6,8 @@ site, so every app's `admin.register` lands here unchanged.
 """
 
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
+
+from pipeline.admin_config import AdminConfig
 
 
 class StageboardAdminSite(admin.AdminSite):

@@ -20,7 +20,6 @@ of that time, gathering what comes meanwhile: a burst is one message, then one m
 import logging
 from datetime import timedelta
 
-import apprise
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -206,6 +205,10 @@ def send_one(notification: Notification) -> str:
 
 def deliver(title: str, body: str) -> tuple[bool, str]:
     """Send to every NOTIFY_URLS target; (all sent, why not in apprise's words)."""
+    # Imported here: apprise and its plugins are about 20 MB that only the worker sending
+    # a notification needs, not every web and cluster process.
+    import apprise
+
     targets = apprise.Apprise()
     if not targets.add(settings.NOTIFY_URLS):
         return False, "NOTIFY_URLS holds no URL apprise understands"

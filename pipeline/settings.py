@@ -108,7 +108,8 @@ if HTTPS:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
-    # Django's admin with the operations dashboard as its front page.
+    # Django's admin with the operations dashboard as its front page; its modules are not
+    # discovered in the q cluster (pipeline/admin_config.py).
     "operations.admin_site.StageboardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -120,11 +121,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     # Swagger UI's files, served from here: the docs page needs no CDN.
     "drf_spectacular_sidecar",
-    "django_q",
     "pipeline",
     "plane_integration",
     "monitoring",
     "operations",
+    # After pipeline: pipeline's `qcluster` (which keeps the URLconf out of the cluster)
+    # takes the place of django-q2's.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +168,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the q cluster write at once. WAL lets readers run beside the
     # writer; IMMEDIATE takes the write lock when a transaction starts, so two writers
     # queue on the busy timeout instead of failing with "database is locked" mid-way.
+    # Writers queue on a file lock, not on SQLite's sleeping busy handler (pipeline/sqlite).
+    DATABASES["default"]["ENGINE"] = "pipeline.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -202,14 +207,19 @@ Q_CLUSTER = {
     # The ORM broker keeps each task in the database until a worker acknowledges it, so
     # work that a crashed worker held is redelivered once its lock (`retry`) expires.
     "orm": "default",
-    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # One worker fits a small machine: webhook deliveries are worked off in batches by a
+    # drain (plane_integration.drain), so more workers buy little and cost ~17 MB each.
+    "workers": env_int("Q_WORKERS", 1, minimum=1),
     "timeout": env_int("Q_TIMEOUT", 60, minimum=1),
     # Must exceed `timeout`, or a task still running would be handed to a second worker.
     "retry": env_int("Q_RETRY", 90, minimum=2),
     "max_attempts": env_int("Q_MAX_ATTEMPTS", 5, minimum=1),
     # A schedule missed while the cluster was down runs once, not once per missed slot.
     "catch_up": False,
-    "save_limit": 1000,
+    # -1: successes are not stored (failures always are). With a positive limit django-q2
+    # reads and unpickles every stored success on each result save to prune them (20 ms
+    # at 1,000), in its single monitor process; 0 would keep them all forever.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1, minimum=-1),
     "poll": 0.5,
     "cache": "default",
     "label": "Background tasks",

@@ -2,12 +2,12 @@
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from pipeline.models import StageChange, Task
 from plane_integration import board, control_actions, statuses
@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
 CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
-PROCESS = "plane_integration.ingest.process_delivery"
 
 
 class PlaneUnreadable(RuntimeError):
@@ -35,37 +34,70 @@ class PlaneUnreadable(RuntimeError):
 TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
 
 
-def _uuid_or_none(value: str | None) -> str | None:
+def uuid_or_none(value: str | None) -> str | None:
     try:
         return str(uuid.UUID(value)) if value else None
     except ValueError:
         return None
 
 
-def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
-    """Store a verified delivery once and queue its processing; (row, stored now).
+def project_uuid(delivery: Delivery) -> str | None:
+    return uuid_or_none(delivery.project_id)
 
-    The row and its queue entry commit together (the ORM broker's queue is a table of
-    the same database), so a delivery is never stored without being queued. A repeat
-    is refused by the unique dedupe key, also when copies arrive at the same moment.
+
+def insert(values: dict) -> WebhookDelivery:
+    """INSERT one delivery and return it: the statement `objects.create` would send, with
+    each value prepared by its field as the ORM does, but without the ORM's query compiler
+    (which cost more than the INSERT itself). Model signals are not sent; none listens."""
+    fields = [f for f in WebhookDelivery._meta.concrete_fields if not f.primary_key]
+    row = WebhookDelivery(**values)  # fills in the defaults
+    row.received_at = timezone.now()  # auto_now_add
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(WebhookDelivery._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+    )
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row.pk = cursor.fetchone()[0]
+    row._state.adding = False
+    return row
+
+
+def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
+    """Store a verified delivery once; (row, stored now). One INSERT: the delivery table is
+    the queue (plane_integration.drain), so a stored pending delivery is queued work.
+
+    A repeat is refused by the unique dedupe key, also when copies arrive at the same
+    moment. Once the row commits, a drain is asked for (at most one waits at a time).
     """
     echo = bool(settings.PLANE_BOT_USER_ID) and delivery.actor_id == settings.PLANE_BOT_USER_ID
+    fields = {
+        "dedupe_key": delivery.dedupe_key,
+        "delivery_id": clean_text(delivery_id)[:100],
+        "event": delivery.event,
+        "action": delivery.action,
+        "work_item_id": uuid_or_none(delivery.work_item_id),
+        "body": body,
+        "state": State.IGNORED if echo else State.PENDING,
+        "reason": "an echo of Stageboard's own change (actor is the bot user)" if echo else "",
+    }
     try:
-        with transaction.atomic():
-            row = WebhookDelivery.objects.create(
-                dedupe_key=delivery.dedupe_key,
-                delivery_id=clean_text(delivery_id)[:100],
-                event=delivery.event,
-                action=delivery.action,
-                work_item_id=_uuid_or_none(delivery.work_item_id),
-                body=body,
-                state=State.IGNORED if echo else State.PENDING,
-                reason="an echo of Stageboard's own change (actor is the bot user)" if echo else "",
-            )
-            if not echo:
-                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
+        if connection.in_atomic_block:  # a savepoint, so a repeat leaves the caller's intact
+            with transaction.atomic():
+                row = insert(fields)
+        else:  # autocommit: the INSERT is its own transaction, no BEGIN/COMMIT round trips
+            row = insert(fields)
     except IntegrityError:
         return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
+    if not echo:
+        from plane_integration.drain import request_drain  # drain imports this module
+
+        # Robust: the delivery is stored whatever happens here (a cache outage, say), so
+        # the answer stays 202 and the drain's schedule picks it up within a minute.
+        transaction.on_commit(request_drain, robust=True)
     return row, True
 
 
@@ -83,9 +115,10 @@ def process_delivery(pk: int) -> str:
     lock) may wait on the network.
 
     A failure rolls the transaction back and records failed with the reason. A transient
-    one (`TRANSIENT`) is raised, so the q cluster tries again (up to Q_MAX_ATTEMPTS); any
-    other would fail the same way again, so the task ends there. An operator can
-    re-process either from the admin.
+    one (`TRANSIENT`) gets a `retry_at` (Q_RETRY seconds on), so a drain works it off
+    again, up to Q_MAX_ATTEMPTS attempts in all; any other would fail the same way again,
+    so it ends there. An operator can re-process either from the admin. Either way the
+    delivery's claim is released.
     """
     try:
         pending = WebhookDelivery.objects.filter(pk=pk).first()
@@ -98,19 +131,28 @@ def process_delivery(pk: int) -> str:
             row.state, row.reason = apply(parse(bytes(row.body)))
             row.attempts += 1
             row.processed_at = timezone.now()
-            row.save(update_fields=["state", "reason", "attempts", "processed_at"])
+            row.claimed_until = row.retry_at = None
+            row.save(
+                update_fields=[
+                    "state", "reason", "attempts", "processed_at", "claimed_until", "retry_at"
+                ]
+            )  # fmt: skip
     except Exception as exc:
-        retried = isinstance(exc, TRANSIENT)
+        attempts = (
+            WebhookDelivery.objects.filter(pk=pk).values_list("attempts", flat=True).first() or 0
+        ) + 1
+        retried = isinstance(exc, TRANSIENT) and attempts < settings.Q_CLUSTER["max_attempts"]
+        retry_at = timezone.now() + timedelta(seconds=settings.Q_CLUSTER["retry"])
         WebhookDelivery.objects.filter(pk=pk).update(
             state=State.FAILED,
             reason=clean_text(f"{type(exc).__name__}: {exc}"),
             attempts=F("attempts") + 1,
+            claimed_until=None,
+            retry_at=retry_at if retried else None,
         )
         logger.exception(
             "webhook delivery %s failed (%s)", pk, "to be retried" if retried else "not retried"
         )
-        if retried:
-            raise
         return State.FAILED
     logger.info(
         "webhook delivery %s %s: %s",
@@ -124,32 +166,48 @@ def process_delivery(pk: int) -> str:
 
 def reprocess(rows) -> int:
     """Queue deliveries again (an operator's action); returns how many."""
-    count = 0
-    for row in rows:
-        with transaction.atomic():
-            updated = WebhookDelivery.objects.filter(pk=row.pk).update(
-                state=State.PENDING, reason="queued again by an operator"
-            )
-            if updated:
-                async_task(PROCESS, row.pk, task_name=f"webhook {row.pk}")
-                count += 1
+    pks = [row.pk for row in rows]
+    count = WebhookDelivery.objects.filter(pk__in=pks).update(
+        state=State.PENDING, reason="queued again by an operator", retry_at=None
+    )
+    if count:
+        from plane_integration.drain import request_drain
+
+        transaction.on_commit(request_drain)
     return count
+
+
+def not_a_control(delivery: Delivery, project: PlaneProject | None) -> str | None:
+    """Why a delivery cannot be a board control, decided from its body and its project
+    alone, or None. Such a delivery changes nothing (no task, no board row, no states
+    read), so a drain records whole batches of them at once (plane_integration.drain)."""
+    if not delivery.is_work_item:
+        return f"{delivery.event} events are not board controls"
+    if project is None:
+        return f"project {delivery.project_id} is not a configured Plane project"
+    if uuid_or_none(delivery.work_item_id) is None:
+        return f"the work item id {delivery.work_item_id!r} is not a UUID"
+    moves = delivery.action == "created" or delivery.is_state_change
+    if not moves and delivery.new_state_id is None:
+        # Neither a move nor a creation (a priority, a name...): what the states are is moot,
+        # and no unknown state asks for them to be read (learn_states).
+        return human_control(delivery, to_analyse_state_id=None, new_state_group=None)[1]
+    return None
 
 
 def apply(delivery: Delivery) -> tuple[str, str]:
     """Apply a delivery's human control, if it is one; return (state, reason)."""
-    if not delivery.is_work_item:
-        return State.IGNORED, f"{delivery.event} events are not board controls"
-    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
-    if project is None:
-        return State.IGNORED, f"project {delivery.project_id} is not a configured Plane project"
-    work_item_id = _uuid_or_none(delivery.work_item_id)
-    if work_item_id is None:
-        return State.IGNORED, f"the work item id {delivery.work_item_id!r} is not a UUID"
+    project = None
+    if delivery.is_work_item:
+        project = PlaneProject.objects.filter(project_id=project_uuid(delivery)).first()
+    why_not = not_a_control(delivery, project)
+    if why_not:
+        return State.IGNORED, why_not
+    work_item_id = uuid_or_none(delivery.work_item_id)
     task = Task.objects.for_work_item(work_item_id)
     states = cached_states(project)
     resolved = statuses.resolution_map(states, project.status_names)
-    seen = _uuid_or_none(delivery.new_state_id)
+    seen = uuid_or_none(delivery.new_state_id)
     if task and delivery.is_state_change and seen:
         prefer = getattr(getattr(task, "board", None), "desired_key", "")
         board.record_seen(task, seen, statuses.key_showing(seen, resolved, prefer))
@@ -157,7 +215,7 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     control, why = human_control(
         delivery,
         to_analyse_state_id=resolved["to_analyse"],
-        new_state_group=_group(delivery, states),
+        new_state_group=state_group(delivery, states),
     )
     caller = f"plane:{delivery.actor_name or 'unknown'}"[:CALLER_MAX_CHARS]
     if control is Control.START:
@@ -177,7 +235,7 @@ def learn_states(delivery: Delivery) -> None:
     the whole API budget on reads."""
     if not (delivery.is_work_item and delivery.new_state_id):
         return
-    project = PlaneProject.objects.filter(project_id=_uuid_or_none(delivery.project_id)).first()
+    project = PlaneProject.objects.filter(project_id=project_uuid(delivery)).first()
     if project is None or any(s.id == delivery.new_state_id for s in cached_states(project)):
         return
     client = PlaneClient.from_settings()
@@ -189,7 +247,7 @@ def learn_states(delivery: Delivery) -> None:
         raise PlaneUnreadable(f"cannot read the states of {project}: {result.error}")
 
 
-def _group(delivery: Delivery, states: list[statuses.State]) -> str | None:
+def state_group(delivery: Delivery, states: list[statuses.State]) -> str | None:
     sent = delivery.state_in_data
     if sent and sent.get("id") == delivery.new_state_id and sent.get("group"):
         return str(sent["group"])

@@ -152,6 +152,11 @@ class WebhookDelivery(models.Model):
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The table is the queue (plane_integration.drain): a drain claims a batch until this
+    # time, so two drains never work on the same delivery; a crashed one's claim runs out.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # A failure a later attempt can cure is worked off again from this time on.
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

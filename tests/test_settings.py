@@ -40,7 +40,7 @@ def settings_for(tmp_path, **variables) -> dict:
 
 def test_the_default_is_sqlite_in_wal_mode_with_a_file_cache(tmp_path):
     s = settings_for(tmp_path)
-    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["engine"] == "pipeline.sqlite"  # django.db.backends.sqlite3, writers queued
     assert s["name"] == str(tmp_path / "stageboard.sqlite3")
     assert s["options"]["transaction_mode"] == "IMMEDIATE"
     assert s["options"]["timeout"] >= 5

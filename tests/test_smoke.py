@@ -4,6 +4,7 @@ What `python3 dev.py up` starts, minus the install: migrate, the web server and 
 cluster as separate processes sharing the database and the file cache.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -50,6 +51,7 @@ def deployment(tmp_path):
         STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
         DJANGO_SECRET_KEY="smoke-test-secret-key",
         Q_WORKERS="1",
+        Q_SAVE_LIMIT="10",  # the default keeps no successes; this test reads one back
     )
     processes: dict[str, subprocess.Popen] = {}
 
@@ -70,9 +72,12 @@ def deployment(tmp_path):
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe nobody reads: a busy process would block once it filled.
+            stderr=open(tmp_path / f"{name}.log", "w"),  # noqa: SIM115  (closed on exit)
             text=True,
+            start_new_session=True,  # its own process group: its children go with it
         )
+        return processes[name]
 
     def stop(name):
         process = processes.pop(name)
@@ -82,8 +87,17 @@ def deployment(tmp_path):
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput")
     yield manage, start, stop
+    # A q cluster's pusher, monitor and workers are its children: killing only its main
+    # process would leave them running. Ask the group to stop, then make sure.
+    # A group whose processes all exited is gone: nothing to signal.
     for process in processes.values():
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.cache import cache
+from django.utils import timezone
 
 from pipeline.models import Task
+from plane_integration.drain import drain_deliveries
 from plane_integration.ingest import reprocess
 from plane_integration.models import BoardStatus, PlaneProject, PlaneState, WebhookDelivery
 from plane_integration.webhook_payloads import signature
@@ -335,18 +338,43 @@ def test_a_failure_that_cannot_change_is_recorded_once_and_not_retried(hook, mon
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.attempts) == ("failed", 1)
     assert delivery.reason == "ValueError: a value no column takes"
-    assert OrmQ.objects.count() == 0  # acknowledged: the cluster will not deliver it again
+    assert delivery.retry_at is None  # not worked off again
+    assert OrmQ.objects.count() == 0
+    assert drain_deliveries() == {}
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("failed", 1)
 
 
-def test_a_failure_that_may_pass_is_left_to_the_cluster_to_retry(hook, plane):
-    from django_q.models import OrmQ
-
+def test_a_failure_that_may_pass_is_worked_off_again_after_q_retry(hook, plane, settings):
     project, ids = pipeline_project()
     send(hook, issue_update(project, str(uuid.uuid4())))  # a state the cache does not know
     plane.fail_for(10, status=500)
     run_queued_tasks()
-    assert WebhookDelivery.objects.get().state == "failed"
-    assert OrmQ.objects.count() == 1  # not acknowledged: redelivered after Q_RETRY
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("failed", 1)
+    waited = (delivery.retry_at - timezone.now()).total_seconds()
+    assert settings.Q_CLUSTER["retry"] - 5 < waited <= settings.Q_CLUSTER["retry"]
+    assert drain_deliveries() == {}  # not due yet
+    plane.fail_for(0)
+    WebhookDelivery.objects.update(retry_at=timezone.now())  # Q_RETRY has passed
+    assert drain_deliveries() == {"ignored": 1}  # read the states: an unknown state is drift
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts, delivery.retry_at) == ("ignored", 2, None)
+
+
+def test_a_failure_that_may_pass_is_given_up_after_q_max_attempts(hook, plane, settings):
+    project, ids = pipeline_project()
+    send(hook, issue_update(project, str(uuid.uuid4())))
+    plane.fail_for(1000, status=500)
+    run_queued_tasks()
+    for _ in range(settings.Q_CLUSTER["max_attempts"] * 2):
+        WebhookDelivery.objects.filter(retry_at__isnull=False).update(retry_at=timezone.now())
+        cache.clear()  # the states' negative cache would hold the read back
+        PlaneProject.objects.update(states_requested_at=None)
+        drain_deliveries()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.retry_at) == ("failed", None)
+    assert delivery.attempts == settings.Q_CLUSTER["max_attempts"]
 
 
 # --- what deliveries do ------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""The webhook drain: works off stored deliveries in batches.
+
+The delivery table is the queue. Storing a delivery is one INSERT; a drain task is queued
+once per burst, not once per delivery (`request_drain`: a cache flag, as the board sync's
+`request_sync`), and a schedule runs it every minute as a safety net (a lost flag, retries
+whose `retry_at` came).
+
+A drain run, until nothing is due or its time is up:
+1. claims a batch of due deliveries with one UPDATE ... RETURNING (on PostgreSQL the rows
+   are picked FOR UPDATE SKIP LOCKED; SQLite has one writer at a time), setting
+   `claimed_until`, so two drains never work on the same delivery;
+2. parses them and reads the batch's projects, and the tasks of the work items it moves,
+   in one query each. A delivery whose outcome is "ignored" with no effect is decided here:
+   not a control by its body or project (`ingest.not_a_control`: a priority change, an
+   unconfigured project ...), or a move of a work item without a task that is no control
+   (drift, decided on the cached states exactly as `ingest.apply` would). They are recorded
+   with one UPDATE per distinct reason;
+3. processes the others one by one, in order (`ingest.process_delivery`: row lock, state
+   check, the stage engine), which releases each claim. Once one delivery of a work item
+   goes this way, its later ones in the batch do too: the first may create its task.
+
+A run is short (`RUN_SECONDS`) and queues its successor when work is left, so a stopping
+cluster waits for at most one short run per worker, and the rest is worked off after the
+restart: nothing accepted is lost, since a claim runs out by itself.
+"""
+
+import logging
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from pipeline.models import Task
+from plane_integration import statuses
+from plane_integration.controls import Control, human_control
+from plane_integration.ingest import (
+    not_a_control,
+    process_delivery,
+    project_uuid,
+    state_group,
+    uuid_or_none,
+)
+from plane_integration.models import PlaneProject, WebhookDelivery
+from plane_integration.states import cached_states
+from plane_integration.webhook_payloads import ShapeError, parse
+
+logger = logging.getLogger(__name__)
+
+State = WebhookDelivery.State
+DRAIN = "plane_integration.drain.drain_deliveries"
+DRAIN_QUEUED = "stageboard:webhook-drain-queued"
+# The flag outlives a queued drain's wait in a busy queue; if the drain were lost, the
+# schedule runs one within a minute anyway.
+DRAIN_QUEUED_TTL = 60
+BATCH = 200
+# Short runs: SIGTERM waits for a worker's current task, and a run is the unit of that.
+RUN_SECONDS = 2.0
+FILL_SECONDS = 0.25
+
+_broker = None
+
+
+def request_drain() -> None:
+    """Queue a drain unless one is queued and has not started yet."""
+    global _broker
+    if cache.add(DRAIN_QUEUED, True, timeout=DRAIN_QUEUED_TTL):
+        from django_q.brokers import get_broker  # the web process imports it only when needed
+        from django_q.tasks import async_task
+
+        _broker = _broker or get_broker()  # one broker object per process, not one per call
+        async_task(DRAIN, task_name="webhook drain", broker=_broker)
+
+
+def drain_deliveries(max_seconds: float | None = None) -> dict:
+    """Work off due deliveries until none is left or `max_seconds` (RUN_SECONDS) pass."""
+    cache.delete(DRAIN_QUEUED)  # deliveries stored from now on queue a fresh run
+    deadline = time.monotonic() + (max_seconds or RUN_SECONDS)
+    outcomes: Counter = Counter()
+    left = False
+    while True:
+        if time.monotonic() >= deadline:
+            left = True
+            break
+        batch = claim(BATCH)
+        if not batch:
+            break
+        work_off(batch, outcomes)
+        if len(batch) < BATCH and time.monotonic() + FILL_SECONDS < deadline:
+            # Deliveries are still arriving one by one: let a batch gather instead of
+            # paying a claim and a task for every few of them.
+            time.sleep(FILL_SECONDS)
+    if left:
+        request_drain()
+    if outcomes:
+        logger.info(
+            "webhook drain: %s%s",
+            dict(outcomes),
+            ", more left for the next run" if left else "",
+            extra={"event": "webhook_drain", "outcomes": dict(outcomes)},
+        )
+    return dict(outcomes)
+
+
+def claim(size: int) -> list[tuple[int, bytes]]:
+    """Claim up to `size` due deliveries, oldest first; return their (pk, body)."""
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    sql = (
+        f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
+        f"SELECT id FROM {table} WHERE (state = %s OR (state = %s AND retry_at <= %s))"
+        f" AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}"
+        f") RETURNING id, body"
+    )
+    lease = now + timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    params = [adapt(lease), State.PENDING, State.FAILED, adapt(now), adapt(now), size]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return sorted((pk, bytes(body)) for pk, body in rows)
+
+
+def work_off(batch: list[tuple[int, bytes]], outcomes: Counter) -> None:
+    """Decide a claimed batch: what is ignored without effect in bulk, the rest singly."""
+    parsed, singly = [], []
+    for pk, body in batch:
+        try:
+            parsed.append((pk, parse(body)))
+        except ShapeError:
+            singly.append(pk)  # stored before the parser changed: recorded as it fails
+    wanted = {project_uuid(d) for _, d in parsed if d.is_work_item} - {None}
+    projects = {}
+    if wanted:
+        for project in PlaneProject.objects.filter(project_id__in=wanted):
+            projects[str(project.project_id)] = project
+    ignored: dict[str, list[int]] = defaultdict(list)
+    moves = []
+    for pk, delivery in parsed:
+        why_not = not_a_control(delivery, projects.get(project_uuid(delivery) or ""))
+        if why_not:
+            ignored[why_not].append(pk)
+        else:
+            moves.append((pk, delivery))
+    if moves:
+        decide_moves(moves, projects, ignored, singly)
+    now = timezone.now()
+    for reason, pks in ignored.items():
+        outcomes[State.IGNORED] += WebhookDelivery.objects.filter(
+            pk__in=pks, state__in=(State.PENDING, State.FAILED)
+        ).update(
+            state=State.IGNORED,
+            reason=reason,
+            attempts=F("attempts") + 1,
+            processed_at=now,
+            claimed_until=None,
+            retry_at=None,
+        )
+    for pk in sorted(singly):
+        outcomes[process_delivery(pk)] += 1
+
+
+def decide_moves(moves, projects, ignored, singly) -> None:
+    """Moves and creations in configured projects: a work item without a task whose new
+    state is cached and is no control is ignored (what `ingest.apply` decides for it,
+    with no effect); anything else is processed singly."""
+    items = {uuid_or_none(d.work_item_id) for _, d in moves}
+    with_task = {str(i) for i in Task.objects.filter(work_item_id__in=items).values_list(
+        "work_item_id", flat=True
+    )}  # fmt: skip
+    known: dict[str, tuple] = {}
+    for pk, delivery in moves:
+        item = uuid_or_none(delivery.work_item_id)
+        if item in with_task:
+            singly.append(pk)
+            continue
+        project = projects[project_uuid(delivery)]
+        if project.pk not in known:
+            states = cached_states(project)
+            resolved = statuses.resolution_map(states, project.status_names)
+            known[project.pk] = (states, resolved, {s.id for s in states})
+        states, resolved, state_ids = known[project.pk]
+        if delivery.new_state_id and delivery.new_state_id not in state_ids:
+            singly.append(pk)  # learn_states reads the states first
+            with_task.add(item)
+            continue
+        control, why = human_control(
+            delivery,
+            to_analyse_state_id=resolved["to_analyse"],
+            new_state_group=state_group(delivery, states),
+        )
+        if control is Control.NONE:
+            ignored[why].append(pk)
+        else:
+            singly.append(pk)
+            with_task.add(item)  # it may create the task: its later deliveries go singly too
