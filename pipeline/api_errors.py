@@ -25,14 +25,17 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 30
 
 
+def database_unavailable(request, exc: Exception) -> JsonResponse:
+    """503 with Retry-After: the answer to a request the database could not serve."""
+    logger.error("database unavailable during %s", request, exc_info=exc)
+    response = JsonResponse({"detail": "The database is unavailable; try again later."}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DATABASE_UNAVAILABLE):
-        logger.error("database unavailable during %s", context.get("request"), exc_info=exc)
-        response = JsonResponse(
-            {"detail": "The database is unavailable; try again later."}, status=503
-        )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return database_unavailable(context.get("request"), exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

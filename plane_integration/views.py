@@ -9,6 +9,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
 from plane_integration.ingest import store
 from plane_integration.webhook_payloads import ShapeError, parse, signature_ok
 
@@ -57,7 +58,10 @@ class PlaneWebhookView(View):
             delivery = parse(body)
         except ShapeError as exc:
             return refuse(status.BAD_REQUEST, f"{exc}.")
-        row, stored = store(delivery, body, request.headers.get("X-Plane-Delivery", ""))
+        try:
+            row, stored = store(delivery, body, request.headers.get("X-Plane-Delivery", ""))
+        except DATABASE_UNAVAILABLE as exc:  # nothing was stored: Plane delivers it again
+            return database_unavailable(request, exc)
         answer = {"delivery": row.pk, "state": row.state}
         if not stored:
             return JsonResponse({"status": "duplicate", **answer}, status=status.OK)
