@@ -61,6 +61,7 @@ def test_a_worker_killed_mid_rollback_does_not_roll_back_twice(tmp_path):
         Q_WORKERS="1",
         Q_TIMEOUT="5",
         Q_RETRY="6",
+        Q_SAVE_LIMIT="100",  # keep successes, so the redone task's result can be read back
     )
 
     def shell(code: str) -> str:
