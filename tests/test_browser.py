@@ -19,8 +19,8 @@ import requests
 from django.db import connection
 
 import dev
+from tests.processes import wait_for
 from tests.test_demo_story import demo  # noqa: F401  (the running demo, a fixture)
-from tests.test_smoke import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -6,12 +6,9 @@ production. The story runs as its own process, as `dev.py demo` runs it.
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,9 +16,7 @@ from django.db import connection
 
 import dev
 from plane_standin.server import PlaneStandIn, seed_demo
-from tests.test_smoke import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, child_env, free_port, service
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="runs its own processes on the embedded SQLite default"
@@ -34,14 +29,8 @@ def demo(tmp_path):
     plane = PlaneStandIn(api_key=dev.STANDIN_KEY, bot_user_id=dev.STANDIN_BOT_USER).start()
     seed_demo(plane)
     plane.register_webhook(f"http://127.0.0.1:{port}/webhooks/plane/", dev.STANDIN_WEBHOOK_SECRET)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "ORCH_", "PLANE_"))
-    }
-    env.update(
-        STAGEBOARD_VAR_DIR=str(tmp_path),
-        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+    env = child_env(
+        tmp_path,
         DJANGO_SECRET_KEY="demo-story-test-secret-key",
         DJANGO_DEBUG="true",
         Q_WORKERS="2",
@@ -64,29 +53,8 @@ def demo(tmp_path):
         "--rollback-url", f"{plane.url}/demo/rollback",
     )  # fmt: skip
     token = manage("ensure_demo_admin").split("TOKEN=")[1].split()[0]
-    quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    web = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
-    processes = [
-        subprocess.Popen(web, **quiet),
-        subprocess.Popen([sys.executable, "manage.py", "qcluster"], **quiet),
-    ]
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_for(healthy, 60, "the service")
-    yield {"base": base, "plane": plane, "token": token, "env": env}
-    for process in processes:
-        process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with service(env, port) as base:
+        yield {"base": base, "plane": plane, "token": token, "env": env}
     plane.stop()
 
 

@@ -14,16 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
+from tests.processes import ROOT, child_env, start, stop, wait_for
 from tests.simulation.loopback import HealthEndpoint
-from tests.test_smoke import wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="runs its own processes on the embedded SQLite default"
@@ -43,14 +40,8 @@ def test_a_worker_killed_mid_rollback_does_not_roll_back_twice(tmp_path):
     project = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
     item = plane.add_work_item("acme", project, "Shipped", state="Deploying")
     marker = tmp_path / "rollbacks.txt"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "ORCH_", "PLANE_"))
-    }
-    env.update(
-        STAGEBOARD_VAR_DIR=str(tmp_path),
-        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+    env = child_env(
+        tmp_path,
         DJANGO_SECRET_KEY="faults-test-secret-key",
         PLANE_API_URL=plane.url,
         PLANE_API_KEY="plane_api_faults",
@@ -84,10 +75,7 @@ def test_a_worker_killed_mid_rollback_does_not_roll_back_twice(tmp_path):
         f"Task.objects.create(work_item_id='{item}', project_id='{project}', repo='shop', "
         "stage='deploy', deploy_phase='deploying', title='Shipped')"
     )
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    cluster = start(env, "qcluster")
     hook_pid = None
     try:
         shell(
@@ -124,11 +112,7 @@ def test_a_worker_killed_mid_rollback_does_not_roll_back_twice(tmp_path):
         assert state == "DEGRADED rollback running"  # an operator sees it, as designed
         assert plane.comments(item) == []  # no outcome is told before it settled
     finally:
-        cluster.send_signal(signal.SIGINT)
-        try:
-            cluster.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
+        stop([cluster])
         if hook_pid:
             with contextlib.suppress(ProcessLookupError):  # the orphaned hook
                 os.kill(hook_pid, signal.SIGKILL)

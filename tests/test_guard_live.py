@@ -5,21 +5,17 @@ Plane stand-in. A stale caller's deploy status goes through the cluster three ti
 an operator flips the kill-switch, then the repo list, in the admin.
 """
 
-import os
 import re
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
 
 from plane_standin.server import DEFAULT_STATES, PIPELINE_STATES, PlaneStandIn
-from tests.test_smoke import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, child_env, free_port, wait_for
+from tests.processes import service as running
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="runs its own processes on the embedded SQLite default"
@@ -31,14 +27,8 @@ def service(tmp_path):
     plane = PlaneStandIn(api_key="plane_api_live").start()
     project = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
     item = plane.add_work_item("acme", project, "Shipped", state="Done")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "ORCH_", "PLANE_"))
-    }
-    env.update(
-        STAGEBOARD_VAR_DIR=str(tmp_path),
-        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+    env = child_env(
+        tmp_path,
         DJANGO_SECRET_KEY="live-test-secret-key",
         PLANE_API_URL=plane.url,
         PLANE_API_KEY="plane_api_live",
@@ -69,30 +59,8 @@ def service(tmp_path):
         f"Task.objects.create(work_item_id='{item}', project_id='{project}', repo='stageboard', "
         "stage='done', deploy_phase='succeeded')"
     )
-    port = free_port()
-    quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    web = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
-    processes = [
-        subprocess.Popen(web, **quiet),
-        subprocess.Popen([sys.executable, "manage.py", "qcluster"], **quiet),
-    ]
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_for(healthy, 60, "the service")
-    yield {"base": base, "shell": shell, "plane": plane, "project": project, "item": item}
-    for process in processes:
-        process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running(env, free_port()) as base:
+        yield {"base": base, "shell": shell, "plane": plane, "project": project, "item": item}
     plane.stop()
 
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from tests.processes import wait_for
 from tests.test_smoke import (  # noqa: F401  (the fixture)
     deployment,
     pytestmark,  # noqa: E402,F401  (SQLite only, as the smoke test)
-    wait_for,
 )
 
 BACKLOG = 1000

@@ -4,51 +4,27 @@ What `python3 dev.py up` starts, minus the install: migrate, the web server and 
 cluster as separate processes sharing the database and the file cache.
 """
 
-import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, child_env, free_port, wait_for
+from tests.processes import start as start_process
+from tests.processes import stop as stop_processes
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="exercises the embedded SQLite default"
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def deployment(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_"))
-    }
-    env.update(
-        STAGEBOARD_VAR_DIR=str(tmp_path),
-        STAGEBOARD_ENV_FILE=str(tmp_path / "missing.env"),
+    env = child_env(
+        tmp_path,
         DJANGO_SECRET_KEY="smoke-test-secret-key",
         Q_WORKERS="1",
         Q_SAVE_LIMIT="10",  # the default keeps no successes; this test reads one back
@@ -67,16 +43,9 @@ def deployment(tmp_path):
         )
 
     def start(name, *args):
-        processes[name] = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            # A file, not a pipe nobody reads: a busy process would block once it filled.
-            stderr=open(tmp_path / f"{name}.log", "w"),  # noqa: SIM115  (closed on exit)
-            text=True,
-            start_new_session=True,  # its own process group: its children go with it
-        )
+        # A file, not a pipe nobody reads: a busy process would block once it filled.
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115  (closed on exit)
+        processes[name] = start_process(env, *args, stderr=log)
         return processes[name]
 
     def stop(name):
@@ -87,18 +56,7 @@ def deployment(tmp_path):
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput")
     yield manage, start, stop
-    # A q cluster's pusher, monitor and workers are its children: killing only its main
-    # process would leave them running. Ask the group to stop, then make sure.
-    # A group whose processes all exited is gone: nothing to signal.
-    for process in processes.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_processes(processes.values())
 
 
 def test_the_service_is_healthy_once_its_cluster_runs(deployment):
