@@ -18,7 +18,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "benchmarks" / "board_truth.py"
-TASKS, EVENTS = 30, 250
+TASKS, EVENTS = 100, 2000
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite",
