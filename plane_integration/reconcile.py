@@ -116,9 +116,11 @@ def reconcile(
                 sweep.notes.append(f"{project.project_id}: another run is sweeping it")
                 complete = False
                 continue
+            swept_from = timezone.now()
             try:
                 complete &= _sweep_project(sweep, project, lease, full)
             finally:
+                _swept(run, project, swept_from)  # before the release: no other run has it yet
                 _release(lease)
             run.projects += 1
     run.plane_calls = sweep.calls
@@ -437,6 +439,25 @@ def _save(lease: ProjectSweep) -> None:
         full_listed=lease.full_listed,
         last_complete_started_at=lease.last_complete_started_at,
         last_full_finished_at=lease.last_full_finished_at,
+    )
+
+
+def _swept(run: ReconcileRun, project: PlaneProject, swept_from: datetime) -> None:
+    """Log when this run held the project's lease: the spans of one project never overlap."""
+    swept_until = timezone.now()
+    logger.info(
+        "reconciler: run %s swept project %s from %s to %s",
+        run.pk,
+        project.project_id,
+        swept_from.isoformat(),
+        swept_until.isoformat(),
+        extra={
+            "event": "reconcile_project",
+            "run": run.pk,
+            "project": str(project.project_id),
+            "swept_from": swept_from.isoformat(),
+            "swept_until": swept_until.isoformat(),
+        },
     )
 
 
