@@ -125,7 +125,8 @@ def test_two_clusters_judge_roll_back_tell_and_sweep_once(
         Q_RETRY="30",
     )
     logs = [tmp_path / "cluster-a.log", tmp_path / "cluster-b.log"]
-    clusters = [start(env, "qcluster", stderr=log.open("w")) for log in logs]
+    streams = [log.open("w") for log in logs]
+    clusters = [start(env, "qcluster", stderr=stream) for stream in streams]
     try:
         wait_for(lambda: all("running." in log.read_text() for log in logs), 30, "both clusters")
         # One worker a cluster (the default) holds at most three tasks (running, queued,
@@ -144,6 +145,8 @@ def test_two_clusters_judge_roll_back_tell_and_sweep_once(
     finally:
         stop(clusters)
         health.stop()
+        for stream in streams:
+            stream.close()
 
     records = [(n, r) for n, log in enumerate(logs) for r in log_records(log)]
     # Both clusters ticked and both swept: what follows is about two clusters, not one.
