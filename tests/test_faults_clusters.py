@@ -4,12 +4,12 @@ deploy told twice, no project swept by two runs at once.
 Two real `manage.py qcluster` processes share the test's database (and, as two machines
 would share Redis, one cache), the Plane stand-in and a loopback health endpoint. Deploys
 finish through the API, so windows open; some repos answer 503 (DEGRADED, rollback hook),
-some 200 (HEALTHY at close). Extra monitor ticks and reconciler sweeps, full and
-incremental, are queued at the same moment, and both clusters take them.
+some 200 (HEALTHY at close), and extra monitor ticks are queued with them. Once that work is
+done, full and incremental reconciler sweeps are queued at one moment. Both clusters take
+ticks and sweeps. What each did is read back from its JSON log.
 
-The children sign and check queued work with DJANGO_SECRET_KEY: work queued here with
-another key is refused and deleted by their pusher (the earlier attempt's "processed
-nothing"), so this process signs with the children's key.
+The children sign and check queued work with DJANGO_SECRET_KEY, and their pusher deletes
+work signed with another key: this process must sign with theirs, or they do nothing.
 """
 
 import json
