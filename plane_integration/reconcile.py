@@ -54,6 +54,7 @@ FIELDS = ("id", "name", "state", "updated_at")
 ORDER_BY = "-updated_at"
 GONE_REASON = "work item deleted or archived in Plane"
 GONE_BATCH = 50
+LEASE_LOST = "another run took over the project's lease"
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Sweep:
             claimed_until=_lease_until()
         )
         if not renewed:
-            self.stopped = "another run took over the project's lease (a call outlived it)"
+            self.stopped = f"{LEASE_LOST} (a call outlived it)"
         return bool(renewed)
 
     def failed(self, project: PlaneProject, result: PlaneResult) -> None:
@@ -131,7 +132,7 @@ def reconcile(
             try:
                 complete &= _sweep_project(sweep, project, lease, full)
             finally:
-                _swept(run, project, swept_from)  # before the release: no other run has it yet
+                _swept(sweep, project, swept_from)  # before the release: no other run has it
                 _release(lease)
             run.projects += 1
     run.plane_calls = sweep.calls
@@ -463,21 +464,25 @@ def _save(lease: ProjectSweep) -> None:
     )
 
 
-def _swept(run: ReconcileRun, project: PlaneProject, swept_from: datetime) -> None:
-    """Log when this run held the project's lease: the spans of one project never overlap."""
+def _swept(sweep: Sweep, project: PlaneProject, swept_from: datetime) -> None:
+    """Log when this run held the project's lease: the spans of one project never overlap,
+    except a run's that lost its lease (`lease_lost`), which acted on nothing after that."""
     swept_until = timezone.now()
+    lost = sweep.stopped.startswith(LEASE_LOST)
     logger.info(
-        "reconciler: run %s swept project %s from %s to %s",
-        run.pk,
+        "reconciler: run %s swept project %s from %s to %s%s",
+        sweep.run.pk,
         project.project_id,
         swept_from.isoformat(),
         swept_until.isoformat(),
+        f" ({sweep.stopped})" if lost else "",
         extra={
             "event": "reconcile_project",
-            "run": run.pk,
+            "run": sweep.run.pk,
             "project": str(project.project_id),
             "swept_from": swept_from.isoformat(),
             "swept_until": swept_until.isoformat(),
+            "lease_lost": lost,
         },
     )
 

@@ -453,7 +453,9 @@ def test_a_project_another_run_is_sweeping_is_left_to_it(plane, plane_project):
     assert "another run is sweeping it" in run.note
 
 
-def test_a_run_that_outlived_its_lease_stops_before_it_acts(plane, plane_project, monkeypatch):
+def test_a_run_that_outlived_its_lease_stops_before_it_acts(
+    plane, plane_project, monkeypatch, caplog
+):
     project = str(plane_project.project_id)
     missed = plane.add_work_item("acme", project, "missed", state="To Analyse")  # page 2
     for n in range(120):
@@ -469,9 +471,12 @@ def test_a_run_that_outlived_its_lease_stops_before_it_acts(plane, plane_project
         return result
 
     monkeypatch.setattr(PlaneClient, "work_items_page", slow_page)
-    run = reconcile(full=True)
+    with caplog.at_level(logging.INFO, logger="plane_integration.reconcile"):
+        run = reconcile(full=True)
 
     assert not run.complete and "took over the project's lease" in run.note
+    (span,) = [r for r in caplog.records if getattr(r, "event", "") == "reconcile_project"]
+    assert span.lease_lost is True
     assert not Task.objects.filter(work_item_id=missed).exists()  # left to the other run
     assert ProjectSweep.objects.get().claim == "other"
 
