@@ -54,6 +54,7 @@ FIELDS = ("id", "name", "state", "updated_at")
 ORDER_BY = "-updated_at"
 GONE_REASON = "work item deleted or archived in Plane"
 GONE_BATCH = 50
+LEASE_LOST = "another run took over the project's lease"
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Sweep:
     sent_before: int = 0
     stopped: str = ""  # why the run yielded early
     notes: list[str] = field(default_factory=list)
+    lease: ProjectSweep | None = None  # of the project being swept
 
     @property
     def calls(self) -> int:
@@ -78,6 +80,16 @@ class Sweep:
         elif self.deadline is not None and time.monotonic() >= self.deadline:
             self.stopped = "ran out of time"
         return not self.stopped
+
+    def holds_lease(self) -> bool:
+        """Renew the project's lease before acting on what Plane answered; False (and stop)
+        when another run has taken it over: a call outlived the lease."""
+        renewed = ProjectSweep.objects.filter(pk=self.lease.pk, claim=self.lease.claim).update(
+            claimed_until=_lease_until()
+        )
+        if not renewed:
+            self.stopped = f"{LEASE_LOST} (a call outlived it)"
+        return bool(renewed)
 
     def failed(self, project: PlaneProject, result: PlaneResult) -> None:
         if result.retry_after == 0:  # the client refused to start a call it had no time for
@@ -116,9 +128,11 @@ def reconcile(
                 sweep.notes.append(f"{project.project_id}: another run is sweeping it")
                 complete = False
                 continue
+            swept_from, sweep.lease = timezone.now(), lease
             try:
                 complete &= _sweep_project(sweep, project, lease, full)
             finally:
+                _swept(sweep, project, swept_from)  # before the release: no other run has it
                 _release(lease)
             run.projects += 1
     run.plane_calls = sweep.calls
@@ -206,6 +220,8 @@ def _read_page(
     if not result.ok:
         sweep.failed(project, result)
         return None
+    if not sweep.holds_lease():
+        return None
     items = [item for item in result.data.get("results") or [] if isinstance(item, dict)]
     sweep.run.items_seen += len(items)
     _act_on(sweep, project, items, read_at, sweep_started_at)
@@ -234,6 +250,8 @@ def _confirm_gone(sweep: Sweep, project: PlaneProject, lease: ProjectSweep) -> b
             result = sweep.client.get_work_item(
                 project.workspace_slug, str(project.project_id), str(row.task.work_item_id)
             )
+            if not sweep.holds_lease():
+                return False
             if result.status == 404:
                 _gone(sweep, project, row.task)
             elif result.ok and isinstance(result.data, dict):
@@ -418,13 +436,19 @@ def _claim(project: PlaneProject) -> ProjectSweep | None:
     except IntegrityError:  # another run created it at the same moment
         lease = ProjectSweep.objects.get(project=project)
     now, claim = timezone.now(), uuid.uuid4().hex
-    # Outlives the q task that holds it (its timeout), so a killed run frees it in time.
-    until = now + timedelta(seconds=settings.Q_CLUSTER["retry"])
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    if not ProjectSweep.objects.filter(free, pk=lease.pk).update(claimed_until=until, claim=claim):
+    if not ProjectSweep.objects.filter(free, pk=lease.pk).update(
+        claimed_until=_lease_until(), claim=claim
+    ):
         return None
     lease.refresh_from_db()
     return lease
+
+
+def _lease_until() -> datetime:
+    # Outlives the q task that holds it (its timeout), so a killed run frees it in time;
+    # a run renews it with every answer it acts on (Sweep.holds_lease).
+    return timezone.now() + timedelta(seconds=settings.Q_CLUSTER["retry"])
 
 
 def _save(lease: ProjectSweep) -> None:
@@ -437,6 +461,29 @@ def _save(lease: ProjectSweep) -> None:
         full_listed=lease.full_listed,
         last_complete_started_at=lease.last_complete_started_at,
         last_full_finished_at=lease.last_full_finished_at,
+    )
+
+
+def _swept(sweep: Sweep, project: PlaneProject, swept_from: datetime) -> None:
+    """Log when this run held the project's lease: the spans of one project never overlap,
+    except a run's that lost its lease (`lease_lost`), which acted on nothing after that."""
+    swept_until = timezone.now()
+    lost = sweep.stopped.startswith(LEASE_LOST)
+    logger.info(
+        "reconciler: run %s swept project %s from %s to %s%s",
+        sweep.run.pk,
+        project.project_id,
+        swept_from.isoformat(),
+        swept_until.isoformat(),
+        f" ({sweep.stopped})" if lost else "",
+        extra={
+            "event": "reconcile_project",
+            "run": sweep.run.pk,
+            "project": str(project.project_id),
+            "swept_from": swept_from.isoformat(),
+            "swept_until": swept_until.isoformat(),
+            "lease_lost": lost,
+        },
     )
 
 

@@ -21,6 +21,7 @@ from rest_framework.authtoken.models import Token
 from pipeline import engine, switchboard
 from pipeline.models import StageChange, SwitchboardChange, Task
 from plane_integration.board import record_desired
+from plane_integration.client import PlaneClient
 from plane_integration.models import (
     BoardStatus,
     PlaneProject,
@@ -363,9 +364,10 @@ def test_a_full_sweep_costs_one_call_per_page_and_constant_queries_per_page(
     pages = projects * items_per_project // 100
     assert (run.complete, run.items_seen, kinds(run)) == (True, projects * items_per_project, [])
     assert run.plane_calls == len(plane.requests) == pages  # within the 110 the issue allows
-    # Per page: the budget's slot, the states, the page's tasks and rows, their listed_at,
-    # the cursor (11 queries measured at 1,000 and at 10,000 items); per run: its record.
-    assert len(queries) <= 11 * pages + 10, len(queries)
+    # Per page: the budget's slot, the lease's renewal, the states, the page's tasks and
+    # rows, their listed_at, the cursor (12 queries measured at 1,000 and at 10,000 items);
+    # per run: its record.
+    assert len(queries) <= 12 * pages + 10, len(queries)
 
 
 # --- running it ------------------------------------------------------------------------------
@@ -449,6 +451,48 @@ def test_a_project_another_run_is_sweeping_is_left_to_it(plane, plane_project):
     run = reconcile(full=True)
     assert (run.complete, run.projects, plane.requests) == (False, 0, [])
     assert "another run is sweeping it" in run.note
+
+
+def test_a_run_that_outlived_its_lease_stops_before_it_acts(
+    plane, plane_project, monkeypatch, caplog
+):
+    project = str(plane_project.project_id)
+    missed = plane.add_work_item("acme", project, "missed", state="To Analyse")  # page 2
+    for n in range(120):
+        plane.add_work_item("acme", project, f"{n}", state="Todo")
+    read = PlaneClient.work_items_page
+
+    def slow_page(client, *args, **kwargs):
+        result = read(client, *args, **kwargs)
+        if kwargs.get("cursor"):  # the second page came so late that the lease ran out...
+            ProjectSweep.objects.update(  # ...and another run took the project over
+                claim="other", claimed_until=timezone.now() + timedelta(minutes=1)
+            )
+        return result
+
+    monkeypatch.setattr(PlaneClient, "work_items_page", slow_page)
+    with caplog.at_level(logging.INFO, logger="plane_integration.reconcile"):
+        run = reconcile(full=True)
+
+    assert not run.complete and "took over the project's lease" in run.note
+    (span,) = [r for r in caplog.records if getattr(r, "event", "") == "reconcile_project"]
+    assert span.lease_lost is True
+    assert not Task.objects.filter(work_item_id=missed).exists()  # left to the other run
+    assert ProjectSweep.objects.get().claim == "other"
+
+
+def test_a_run_renews_its_lease_with_every_page(plane, plane_project, monkeypatch):
+    for n in range(120):
+        plane.add_work_item("acme", str(plane_project.project_id), f"{n}", state="Todo")
+    read, held = PlaneClient.work_items_page, []
+
+    def page(client, *args, **kwargs):
+        held.append(ProjectSweep.objects.get().claimed_until)
+        return read(client, *args, **kwargs)
+
+    monkeypatch.setattr(PlaneClient, "work_items_page", page)
+    assert reconcile(full=True).complete
+    assert len(held) == 2 and held[1] > held[0]
 
 
 @pytest.mark.postgres

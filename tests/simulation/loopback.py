@@ -80,6 +80,7 @@ class WebhookRelay(_Loopback):
 
 class _HealthHandler(_Quiet):
     def do_GET(self) -> None:
+        self.server.owner.count(self.path.strip("/"))
         mode = self.server.owner.modes.get(self.path.strip("/"), "healthy")
         if mode == "healthy":
             self.answer(200, b'{"status": "ok"}')
@@ -98,3 +99,9 @@ class HealthEndpoint(_Loopback):
     def __init__(self, silence: float) -> None:
         self.modes: dict[str, str] = {}
         self.silence = silence
+        self.hits: dict[str, int] = {}  # probes received per repo
+        self._lock = threading.Lock()
+
+    def count(self, repo: str) -> None:
+        with self._lock:
+            self.hits[repo] = self.hits.get(repo, 0) + 1
