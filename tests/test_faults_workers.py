@@ -12,6 +12,7 @@ leaves end with its q task's timeout, so they are free by then.
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 API_KEY = "plane_api_faults"
+SECRET_KEY = "faults-test-secret-key"
+DATABASE = "stageboard.sqlite3"  # in STAGEBOARD_VAR_DIR
 # A rollback hook: appends its worker's pid and its own to a file, then sleeps.
 HOOK = (
     "import os, sys, time; "
@@ -88,15 +91,27 @@ class Stack:
         return next(s["name"] for s in self.plane.states(self.project) if s["id"] == state)
 
 
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """A migrated database file, made once: each test starts from a copy."""
+    var = tmp_path_factory.mktemp("migrated")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT, env=child_env(var, DJANGO_SECRET_KEY=SECRET_KEY), check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return var / DATABASE
+
+
 @pytest.fixture
-def stack(tmp_path) -> Iterator[Stack]:
+def stack(tmp_path, migrated) -> Iterator[Stack]:
     plane = PlaneStandIn(api_key=API_KEY).start()
     health = HealthEndpoint(silence=1.0).start()
     project = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
     item = plane.add_work_item("acme", project, "Shipped", state="Deploying")
     env = child_env(
         tmp_path,
-        DJANGO_SECRET_KEY="faults-test-secret-key",
+        DJANGO_SECRET_KEY=SECRET_KEY,
         PLANE_API_URL=plane.url,
         PLANE_API_KEY=API_KEY,
         ORCH_POST_DEPLOY_FAIL_THRESHOLD="1",
@@ -106,15 +121,12 @@ def stack(tmp_path) -> Iterator[Stack]:
         Q_TIMEOUT="5",
         # Room for the task taken before the killed one: its claims end Q_TIMEOUT after
         # its own start, which must come before the redelivery.
-        Q_RETRY="8",
+        Q_RETRY="7",
         Q_SAVE_LIMIT="100",  # keep successes, so a redone task's result can be read back
     )
     stack = Stack(plane, health, project, item, env)
+    shutil.copy(migrated, tmp_path / DATABASE)
     try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT, env=env, check=True, capture_output=True,
-        )  # fmt: skip
         stack.shell(
             "from pipeline.models import Task; from plane_integration.models import PlaneProject; "
             f"PlaneProject.objects.create(project_id='{project}', workspace_slug='acme', "
