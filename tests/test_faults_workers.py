@@ -119,8 +119,9 @@ def stack(tmp_path, migrated) -> Iterator[Stack]:
         ORCH_POST_DEPLOY_PROBE_TIMEOUT="3",
         Q_WORKERS="1",
         Q_TIMEOUT="5",
-        # Room for the task taken before the killed one: its claims end Q_TIMEOUT after
-        # its own start, which must come before the redelivery.
+        # The killed task's claims end Q_TIMEOUT after it started, which can be a second
+        # after the broker handed it out (a task taken with it ran first); the redelivery,
+        # Q_RETRY after the handing out, must come later.
         Q_RETRY="7",
         Q_SAVE_LIMIT="100",  # keep successes, so a redone task's result can be read back
     )
