@@ -18,7 +18,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -48,14 +48,21 @@ STALE_PENDING = timedelta(minutes=5)
 
 
 def monitor_tick(max_seconds: float | None = None) -> dict:
+    """Tick what is due, for `max_seconds` (0: one pass); without it, as the q task.
+
+    As the q task, the cluster stops the run at its timeout (django-q2 raises in the task
+    then, and kills the worker soon after), so no lease it takes need outlive that moment.
+    """
     cache.delete(TICK_QUEUED)
-    budget = max_seconds if max_seconds is not None else settings.Q_CLUSTER["timeout"] - 10
-    deadline = time.monotonic() + budget
+    timeout = settings.Q_CLUSTER["timeout"]
+    as_q_task = max_seconds is None
+    deadline = time.monotonic() + (timeout - 10 if as_q_task else max_seconds)
+    stopped_by = timezone.now() + timedelta(seconds=timeout) if as_q_task else None
     report = {"ticked": 0, "verdicts": 0, "aborted": 0}
     requeue_lost_actions()
     while True:
         config = current()
-        for key, value in tick_due(config).items():
+        for key, value in tick_due(config, stopped_by=stopped_by).items():
             report[key] += value
         wait = seconds_to_next_tick()
         if wait is None or time.monotonic() + wait >= deadline:
@@ -73,13 +80,20 @@ def seconds_to_next_tick() -> float | None:
     return None if nxt is None else max(0.0, (nxt - timezone.now()).total_seconds())
 
 
-def tick_due(config: MonitorConfig) -> dict:
+def tick_due(config: MonitorConfig, *, stopped_by: datetime | None = None) -> dict:
+    """One pass; `stopped_by`: when the cluster stops this run (None: called directly)."""
     now = timezone.now()
     token = uuid.uuid4().hex
     # Health probe and error-rate read, one after the other, each up to the timeout.
     per_window = 2 * config.probe_timeout
     per_pass = PROBE_THREADS * max(1, int(PASS_SECONDS // per_window))
+    # The lease covers the whole pass (probes, then the writes), so no other run probes a
+    # window this one may still record; but it ends when this run is stopped, after which
+    # it records nothing: a killed worker's windows are due again when its task comes back.
+    # (A run that outlives its lease still writes nothing: apply_tick checks the token.)
     lease = now + timedelta(seconds=PASS_SECONDS + per_window + 30)
+    if stopped_by is not None:
+        lease = min(lease, stopped_by)
     due = Q(state=State.ACTIVE, next_tick_at__lte=now) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )

@@ -2,7 +2,8 @@
 
 Runs as a django-q task, queued when a desired status changes and on a schedule (for
 retries and anything a queue run missed). For each due row, in order:
-1. claim it with a conditional UPDATE (only one worker sends for a work item);
+1. claim it with a conditional UPDATE (only one worker sends for a work item), for
+   no longer than the run can still act on it (`claim_length`);
 2. read the desired key and its version, then call the setter (which skips the PATCH
    when Plane already shows the state);
 3. mark that version synced, conditionally: if the truth changed meanwhile the row
@@ -30,7 +31,6 @@ from plane_integration.setters import Result, set_issue_stage_state
 logger = logging.getLogger(__name__)
 
 CALLER = "board-sync"
-CLAIM = timedelta(seconds=90)
 # No longer than the scheduled sync's interval (`schedules.py`: every minute): a longer
 # backoff kept a row that failed through a long outage unsent for up to ten minutes after
 # Plane recovered. A run still makes one attempt per row, and the budget bounds the rate.
@@ -63,7 +63,8 @@ def sync_board(max_seconds: float | None = None) -> dict:
         pk = candidates.order_by("next_attempt_at").values_list("pk", flat=True).first()
         if pk is None:
             break
-        if not BoardStatus.objects.filter(due(now), pk=pk).update(claimed_until=now + CLAIM):
+        claim = now + claim_length(deadline)
+        if not BoardStatus.objects.filter(due(now), pk=pk).update(claimed_until=claim):
             continue  # another worker claimed it first
         row = BoardStatus.objects.select_related("task").get(pk=pk)
         wait = sync_one(row, report, deadline=deadline)
@@ -78,6 +79,20 @@ def sync_board(max_seconds: float | None = None) -> dict:
         "board sync: %s, %d still to send", report.outcomes or "nothing due", report.deferred
     )
     return {"outcomes": report.outcomes, "deferred": report.deferred}
+
+
+def claim_length(deadline: float) -> timedelta:
+    """How long a row stays claimed: until the run's `deadline` (monotonic), by which every
+    Plane call of the run has ended (`time_limit`), plus half the q task timeout for the
+    writes after it.
+
+    As a q task the run's deadline is half the timeout, so the claim ends when the cluster
+    would have stopped the run: a worker killed mid-send leaves its row free by the time
+    its task is redelivered (Q_RETRY > Q_TIMEOUT), not minutes later. Called directly with
+    a longer `max_seconds`, the claim grows with the run.
+    """
+    left = max(0.0, deadline - time.monotonic())
+    return timedelta(seconds=left + settings.Q_CLUSTER["timeout"] / 2)
 
 
 def sync_one(

@@ -246,6 +246,7 @@ class PlaneStandIn:
         self._fail_for_status = 500
         self._delay_until = 0.0
         self._delay = 0.0
+        self._hang: tuple[str, str, float] | None = None
 
         self._webhooks: list[dict[str, str]] = []
         self._adhoc_webhook_id = str(uuid.uuid4())
@@ -550,6 +551,13 @@ class PlaneStandIn:
             self._delay_until = time.monotonic() + seconds
             self._delay = delay
 
+    def hang_next(self, method: str, contains: str, seconds: float) -> None:
+        """The next `method` request whose path contains `contains` is applied and then
+        answered `seconds` late, as in `delay_for`: the one request a client is caught in
+        (killed or timed out while waiting), the others answered at once."""
+        with self._lock:
+            self._hang = (method.upper(), contains, seconds)
+
     def set_rate_limit(self, limit: int, window: float) -> None:
         """Change the limit (0 or less: unlimited) and start every key with an empty window."""
         with self._lock:
@@ -728,6 +736,8 @@ class PlaneStandIn:
         with self._lock:
             self._log.append(record)
             delay = self._delay if arrived < self._delay_until else 0.0
+            if self._hang and self._hang[0] == handler.command and self._hang[1] in path:
+                delay, self._hang = self._hang[2], None
 
         if length < 0:
             response = _json(400, {"error": "Invalid Content-Length"})

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,16 @@ def wait_for(predicate, timeout: float, what: str) -> None:
             return
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def child_connected_to(process: subprocess.Popen, port: int) -> int | None:
+    """The pid of a descendant of `process` with a TCP connection open to `port` on this
+    machine (say, the q worker caught in a request there), or None."""
+    for child in psutil.Process(process.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone meanwhile
+            if any(c.raddr and c.raddr.port == port for c in child.net_connections("tcp")):
+                return child.pid
+    return None
 
 
 def child_env(var_dir: Path, **settings: str) -> dict[str, str]:

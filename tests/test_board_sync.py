@@ -7,9 +7,12 @@ django-q2's own pusher, worker and monitor functions.
 import logging
 import time
 import uuid
+from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from pipeline import engine
 from pipeline.models import Task
@@ -192,6 +195,27 @@ def test_a_hanging_plane_cannot_keep_a_sync_run_past_its_deadline(
     assert time.monotonic() - started < 1.5
     assert BoardStatus.objects.filter(next_attempt_at__isnull=False).count() == 3  # none lost
     plane.delay_for(0, 0)
+
+
+class Stopped(BaseException):
+    """What django-q2 raises in a q task at its timeout (a SystemExit), before the kill."""
+
+
+def test_a_sync_stopped_mid_send_leaves_its_row_to_the_redelivered_run(
+    plane, board_task, drive, settings, monkeypatch
+):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 6, "retry": 8}
+    task = board_task(stage="development")
+    drive(engine.advance_stage, task, "code_review")
+    with mock.patch("plane_integration.sync.sync_one", side_effect=Stopped), pytest.raises(Stopped):
+        sync_board()  # as the q task: its worker is stopped after claiming the row
+    claimed = BoardStatus.objects.get(task=task).claimed_until
+    assert claimed <= timezone.now() + timedelta(seconds=6)  # not past the q timeout
+
+    redelivered = timezone.now() + timedelta(seconds=8)
+    with mock.patch("django.utils.timezone.now", lambda: redelivered):
+        sync_board()
+    assert shown(plane, task) == "Code Review"
 
 
 def test_429_is_honoured_and_the_sync_resumes_after_retry_after(plane, board_task, drive):

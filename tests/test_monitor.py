@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -428,6 +429,39 @@ def test_an_action_that_started_is_never_started_again(deployed, monitor):
     assert run_action(window.pk) == "taken"
     run_queued_tasks()
     assert rollbacks_run(monitor) == 0
+
+
+class Stopped(BaseException):
+    """What django-q2 raises in a q task at its timeout (a SystemExit), before the kill."""
+
+
+def stopped_mid_tick(settings, max_seconds) -> MonitorWindow:
+    """A tick stopped after probing, before recording; the window as it left it."""
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 6, "retry": 8}
+    MonitorWindow.objects.update(next_tick_at=timezone.now())
+    with mock.patch("monitoring.ticks.apply_tick", side_effect=Stopped), pytest.raises(Stopped):
+        monitor_tick(max_seconds=max_seconds)
+    return MonitorWindow.objects.get()
+
+
+def test_a_tick_stopped_at_its_q_timeout_leaves_its_window_to_the_redelivered_run(
+    deployed, settings
+):
+    deployed(then=500)
+    window = stopped_mid_tick(settings, max_seconds=None)  # as the q task
+    assert window.claimed_until <= timezone.now() + timedelta(seconds=6)
+    assert window.probes_total == 0
+
+    redelivered = timezone.now() + timedelta(seconds=8)
+    with mock.patch("django.utils.timezone.now", lambda: redelivered):
+        assert tick_due(current())["ticked"] == 1
+
+
+def test_a_tick_called_directly_keeps_its_window_for_a_whole_pass(deployed, settings):
+    deployed(then=500)
+    window = stopped_mid_tick(settings, max_seconds=0)  # manage.py monitor_tick, say
+    # 30 s of probing, one window's probes (2 x 1 s) and 30 s for the writes.
+    assert window.claimed_until > timezone.now() + timedelta(seconds=60)
 
 
 @pytest.mark.postgres

@@ -439,6 +439,19 @@ def test_delay_for_makes_a_short_read_timeout_expire_but_the_change_happens(worl
     assert world.http.get(url, timeout=(1.0, 0.2)).status_code == 200
 
 
+def test_hang_next_holds_the_answer_of_one_matching_request_after_applying_it(world):
+    done = world.plane.state_id(world.project_id, "Done")
+    world.plane.hang_next("patch", world.items[0], seconds=30)
+    url = world.project_url("work-items", world.items[0])
+
+    assert world.http.get(url, timeout=(1.0, 0.5)).status_code == 200  # not a PATCH
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        world.http.patch(url, json={"state": done}, timeout=(1.0, 0.2))
+
+    assert world.plane.work_item(world.items[0])["state"] == done
+    assert world.http.patch(url, json={"state": done}, timeout=(1.0, 0.5)).status_code == 200
+
+
 # ----------------------------------------------------------------------------------- webhooks
 
 
