@@ -193,6 +193,19 @@ class DoraQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=366)
 
 
+class TaskQuerySerializer(serializers.Serializer):
+    """The task list's filters; empty means no filter."""
+
+    stage = serializers.ChoiceField(
+        choices=[s.value for s in Stage],
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": f"Unknown stage '{{input}}'; known: {', '.join(Stage)}."},
+    )
+    # Validated, not passed through: PostgreSQL refuses a NUL in a query's text (a 500).
+    repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
 class DeploymentQuerySerializer(serializers.Serializer):
     repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
     since = serializers.DateTimeField(required=False, input_formats=["iso-8601", "%Y-%m-%d"])

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,9 +26,9 @@ from pipeline.serializers import (
     DoraQuerySerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
+    TaskQuerySerializer,
     TaskSerializer,
 )
-from pipeline.stages import Stage
 
 DEPLOY_ACTIONS = {
     "request-approval": engine.request_deploy_approval,
@@ -80,15 +80,11 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         tasks = Task.objects.all()
         if self.action != "list":
             return tasks.prefetch_related("history")
-        stage = self.request.query_params.get("stage")
-        if stage:
-            if stage not in {s.value for s in Stage}:
-                known = ", ".join(Stage)
-                raise ValidationError({"stage": [f"Unknown stage {stage!r}; known: {known}."]})
-            tasks = tasks.filter(stage=stage)
-        repo = self.request.query_params.get("repo")
-        if repo:
-            tasks = tasks.filter(repo=repo)
+        query = TaskQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        for name in ("stage", "repo"):
+            if query.validated_data.get(name):
+                tasks = tasks.filter(**{name: query.validated_data[name]})
         return tasks
 
     def get_serializer_class(self):
@@ -107,12 +103,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         self.check_object_permissions(self.request, task)
         return task
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("stage", str, enum=[s.value for s in Stage]),
-            OpenApiParameter("repo", str),
-        ]
-    )
+    @extend_schema(parameters=[TaskQuerySerializer])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 

@@ -181,6 +181,14 @@ def test_it_shows_one_task_with_its_history(api, make_task):
     ]
 
 
+def test_a_nul_in_a_list_filter_is_a_400_not_a_database_error(api, make_task):
+    # The filter went to the database unchecked: PostgreSQL refused the NUL (a 500).
+    make_task(repo="shop")
+    response = api.get("/api/tasks/", {"repo": "sh\x00op"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid input in: repo."
+
+
 @pytest.mark.parametrize("ident", ["00000000-0000-4000-8000-000000000999", "PROJ-12", "42"])
 def test_an_unknown_task_is_a_json_404(api, ident):
     for response in (
