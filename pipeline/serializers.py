@@ -127,6 +127,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
     work_item_id = serializers.UUIDField(source="task.work_item_id", read_only=True)
     outcome = serializers.SerializerMethodField()
     short_sha = serializers.CharField(read_only=True)
+    # Empty when the deploy gave none: the model's URLField made the schema say "a URI".
+    ci_url = serializers.CharField(read_only=True, help_text="The CI run's http(s) URL, or empty.")
 
     class Meta:
         model = Deployment

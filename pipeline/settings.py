@@ -257,6 +257,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Each operation's refusals too, so clients and the API fuzz test can check them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pipeline.api_schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "Stage": "pipeline.models.STAGE_CHOICES",
         "DeployPhase": "pipeline.models.PHASE_CHOICES",

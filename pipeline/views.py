@@ -5,7 +5,7 @@ from functools import partial
 
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
@@ -70,6 +70,16 @@ def api_caller(request) -> str:
     return f"api:{request.user.get_username()}"
 
 
+# Any text reaches the views (see TaskViewSet), but only a UUID can name a task.
+WORK_ITEM_ID = OpenApiParameter("work_item_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    **{
+        action: extend_schema(parameters=[WORK_ITEM_ID])
+        for action in ("retrieve", "advance", "deploy", "deployments", "board")
+    }
+)
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
     permission_classes = [TaskPermission]
     lookup_field = "work_item_id"
@@ -230,9 +240,7 @@ class DeploymentViewSet(mixins.ListModelMixin, GenericViewSet):
             rows = rows.filter(Q(started_at__gte=since) | Q(finished_at__gte=since))
         return rows
 
-    @extend_schema(
-        parameters=[OpenApiParameter("repo", str), OpenApiParameter("since", OpenApiTypes.DATETIME)]
-    )
+    @extend_schema(parameters=[DeploymentQuerySerializer])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -244,7 +252,7 @@ class DoraView(APIView):
     permission_classes = [ViewPermission]
 
     @extend_schema(
-        parameters=[OpenApiParameter("repo", str), OpenApiParameter("days", int)],
+        parameters=[DoraQuerySerializer],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):

@@ -405,3 +405,20 @@ def test_the_openapi_schema_describes_the_endpoints(api):
         "/api/tasks/{work_item_id}/advance/",
         "/api/tasks/{work_item_id}/deploy/{deploy_action}/",
     } <= set(schema["paths"])
+
+
+def test_the_schema_documents_each_refusal_and_what_inputs_may_be(api):
+    schema = api.get("/api/schema/?format=json").json()
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["401"]["content"] == error, (method, path)
+            assert "403" in operation["responses"], (method, path)
+    advance = schema["paths"]["/api/tasks/{work_item_id}/advance/"]["post"]
+    assert {"200", "400", "401", "403", "404", "409"} == set(advance["responses"])
+    assert advance["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    days = schema["paths"]["/api/metrics/dora/"]["get"]["parameters"][0]
+    assert (days["name"], days["schema"]["minimum"], days["schema"]["maximum"]) == ("days", 1, 366)
+    components = schema["components"]["schemas"]
+    assert "format" not in components["Deployment"]["properties"]["ci_url"]  # often empty
+    assert components["TaskCreate"]["properties"]["title"]["pattern"] == "^[^\\u0000]*$"
