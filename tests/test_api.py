@@ -414,6 +414,7 @@ def test_the_schema_documents_each_refusal_and_what_inputs_may_be(api):
         for method, operation in operations.items():
             assert operation["responses"]["401"]["content"] == error, (method, path)
             assert "403" in operation["responses"], (method, path)
+            assert set(operation.get("requestBody", {}).get("content", {})) <= {"application/json"}
     advance = schema["paths"]["/api/tasks/{work_item_id}/advance/"]["post"]
     assert {"200", "400", "401", "403", "404", "409"} == set(advance["responses"])
     assert advance["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
