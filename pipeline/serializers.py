@@ -127,6 +127,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
     work_item_id = serializers.UUIDField(source="task.work_item_id", read_only=True)
     outcome = serializers.SerializerMethodField()
     short_sha = serializers.CharField(read_only=True)
+    # Empty when the deploy gave none: the model's URLField made the schema say "a URI".
+    ci_url = serializers.CharField(read_only=True, help_text="The CI run's http(s) URL, or empty.")
 
     class Meta:
         model = Deployment
@@ -191,6 +193,19 @@ class DeployActionSerializer(ReasonSerializer):
 class DoraQuerySerializer(serializers.Serializer):
     repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
     days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=366)
+
+
+class TaskQuerySerializer(serializers.Serializer):
+    """The task list's filters; empty means no filter."""
+
+    stage = serializers.ChoiceField(
+        choices=[s.value for s in Stage],
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": f"Unknown stage '{{input}}'; known: {', '.join(Stage)}."},
+    )
+    # Validated, not passed through: PostgreSQL refuses a NUL in a query's text (a 500).
+    repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class DeploymentQuerySerializer(serializers.Serializer):

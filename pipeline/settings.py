@@ -257,6 +257,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Each operation's refusals too, so clients and the API fuzz test can check them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pipeline.api_schema.document_errors",
+    ],
+    # JSON in (DESIGN section 10): the schema offers no form bodies, which cannot say null,
+    # a number or a list. The parsers still take them, so no caller breaks.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "ENUM_NAME_OVERRIDES": {
         "Stage": "pipeline.models.STAGE_CHOICES",
         "DeployPhase": "pipeline.models.PHASE_CHOICES",

@@ -5,10 +5,10 @@ from functools import partial
 
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,9 +26,9 @@ from pipeline.serializers import (
     DoraQuerySerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
+    TaskQuerySerializer,
     TaskSerializer,
 )
-from pipeline.stages import Stage
 
 DEPLOY_ACTIONS = {
     "request-approval": engine.request_deploy_approval,
@@ -70,6 +70,16 @@ def api_caller(request) -> str:
     return f"api:{request.user.get_username()}"
 
 
+# Any text reaches the views (see TaskViewSet), but only a UUID can name a task.
+WORK_ITEM_ID = OpenApiParameter("work_item_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    **{
+        action: extend_schema(parameters=[WORK_ITEM_ID])
+        for action in ("retrieve", "advance", "deploy", "deployments", "board")
+    }
+)
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
     permission_classes = [TaskPermission]
     lookup_field = "work_item_id"
@@ -80,15 +90,11 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         tasks = Task.objects.all()
         if self.action != "list":
             return tasks.prefetch_related("history")
-        stage = self.request.query_params.get("stage")
-        if stage:
-            if stage not in {s.value for s in Stage}:
-                known = ", ".join(Stage)
-                raise ValidationError({"stage": [f"Unknown stage {stage!r}; known: {known}."]})
-            tasks = tasks.filter(stage=stage)
-        repo = self.request.query_params.get("repo")
-        if repo:
-            tasks = tasks.filter(repo=repo)
+        query = TaskQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        for name in ("stage", "repo"):
+            if query.validated_data.get(name):
+                tasks = tasks.filter(**{name: query.validated_data[name]})
         return tasks
 
     def get_serializer_class(self):
@@ -107,12 +113,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         self.check_object_permissions(self.request, task)
         return task
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("stage", str, enum=[s.value for s in Stage]),
-            OpenApiParameter("repo", str),
-        ]
-    )
+    @extend_schema(parameters=[TaskQuerySerializer])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -239,9 +240,7 @@ class DeploymentViewSet(mixins.ListModelMixin, GenericViewSet):
             rows = rows.filter(Q(started_at__gte=since) | Q(finished_at__gte=since))
         return rows
 
-    @extend_schema(
-        parameters=[OpenApiParameter("repo", str), OpenApiParameter("since", OpenApiTypes.DATETIME)]
-    )
+    @extend_schema(parameters=[DeploymentQuerySerializer])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -253,7 +252,7 @@ class DoraView(APIView):
     permission_classes = [ViewPermission]
 
     @extend_schema(
-        parameters=[OpenApiParameter("repo", str), OpenApiParameter("days", int)],
+        parameters=[DoraQuerySerializer],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):

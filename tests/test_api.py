@@ -181,6 +181,14 @@ def test_it_shows_one_task_with_its_history(api, make_task):
     ]
 
 
+def test_a_nul_in_a_list_filter_is_a_400_not_a_database_error(api, make_task):
+    # The filter went to the database unchecked: PostgreSQL refused the NUL (a 500).
+    make_task(repo="shop")
+    response = api.get("/api/tasks/", {"repo": "sh\x00op"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid input in: repo."
+
+
 @pytest.mark.parametrize("ident", ["00000000-0000-4000-8000-000000000999", "PROJ-12", "42"])
 def test_an_unknown_task_is_a_json_404(api, ident):
     for response in (
@@ -397,3 +405,21 @@ def test_the_openapi_schema_describes_the_endpoints(api):
         "/api/tasks/{work_item_id}/advance/",
         "/api/tasks/{work_item_id}/deploy/{deploy_action}/",
     } <= set(schema["paths"])
+
+
+def test_the_schema_documents_each_refusal_and_what_inputs_may_be(api):
+    schema = api.get("/api/schema/?format=json").json()
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["401"]["content"] == error, (method, path)
+            assert "403" in operation["responses"], (method, path)
+            assert set(operation.get("requestBody", {}).get("content", {})) <= {"application/json"}
+    advance = schema["paths"]["/api/tasks/{work_item_id}/advance/"]["post"]
+    assert {"200", "400", "401", "403", "404", "409"} == set(advance["responses"])
+    assert advance["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    days = schema["paths"]["/api/metrics/dora/"]["get"]["parameters"][0]
+    assert (days["name"], days["schema"]["minimum"], days["schema"]["maximum"]) == ("days", 1, 366)
+    components = schema["components"]["schemas"]
+    assert "format" not in components["Deployment"]["properties"]["ci_url"]  # often empty
+    assert components["TaskCreate"]["properties"]["title"]["pattern"] == "^[^\\u0000]*$"

@@ -185,3 +185,40 @@ def test_every_refusal_is_a_4xx_with_a_json_message(client, world, raw):
     if answer.status_code >= 400:
         assert 400 <= answer.status_code < 500
         assert isinstance(answer.json()["detail"], str) and answer.json()["detail"]
+
+
+# --- text that is not UTF-8: lone surrogates and stray bytes, raw inside the JSON -----------
+
+invalid_utf8 = st.sampled_from(
+    [
+        b"\xff",  # never in UTF-8
+        b"\x80",  # a continuation byte with nothing to continue
+        b"\xe2\x82",  # a sequence cut short
+        b"\xc0\x80",  # an overlong NUL
+        b"\xed\xa0\x80",  # a lone surrogate, as CESU-8 writes it
+        b"\xf4\x90\x80\x80",  # past U+10FFFF
+        b"\x00",  # a raw NUL, which JSON allows only escaped
+    ]
+)
+
+
+# Seven sequences and a few places: fewer examples cover them.
+@hypothesis_settings(bounded, max_examples=100)
+@given(payload=v1 | v2, raw=invalid_utf8, data=st.data())
+def test_raw_invalid_utf8_in_a_webhook_is_a_400_that_stores_nothing(
+    client, world, payload, raw, data
+):
+    # Unescaped, so the payload's own lone surrogates go out as raw bytes too.
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    quotes = [at for at, byte in enumerate(body) if byte == ord('"')]
+    at = data.draw(st.sampled_from(quotes), label="after quote") + 1
+    body = body[:at] + raw + body[at:]
+    answer = client.post(
+        "/webhooks/plane/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_PLANE_SIGNATURE=signature(body, SECRET),
+    )
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["detail"].startswith("the body is not valid JSON")
+    assert not WebhookDelivery.objects.exists()
