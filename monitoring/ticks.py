@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -71,10 +72,17 @@ def monitor_tick(max_seconds: float | None = None) -> dict:
 
 
 def seconds_to_next_tick() -> float | None:
+    """Seconds until a window is due that this run could claim.
+
+    A window another run holds is claimable only when its lease ends: counting it as due
+    at its tick time made the loop spin on queries for as long as the other run held it.
+    """
+    ready = Greatest("next_tick_at", Coalesce("claimed_until", "next_tick_at"))
     nxt = (
         MonitorWindow.objects.filter(state=State.ACTIVE, next_tick_at__isnull=False)
-        .order_by("next_tick_at")
-        .values_list("next_tick_at", flat=True)
+        .annotate(ready=ready)
+        .order_by("ready")
+        .values_list("ready", flat=True)
         .first()
     )
     return None if nxt is None else max(0.0, (nxt - timezone.now()).total_seconds())

@@ -19,7 +19,7 @@ from monitoring.actions import run_action
 from monitoring.classifier import Verdict
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow
-from monitoring.ticks import close, monitor_tick, tick_due
+from monitoring.ticks import close, monitor_tick, seconds_to_next_tick, tick_due
 from monitoring.windows import window_active
 from pipeline import engine, switchboard
 from pipeline.models import Task
@@ -462,6 +462,21 @@ def test_a_tick_called_directly_keeps_its_window_for_a_whole_pass(deployed, sett
     window = stopped_mid_tick(settings, max_seconds=0)  # manage.py monitor_tick, say
     # 30 s of probing, one window's probes (2 x 1 s) and 30 s for the writes.
     assert window.claimed_until > timezone.now() + timedelta(seconds=60)
+
+
+def test_a_run_waits_for_a_window_another_run_holds_instead_of_spinning(deployed):
+    deployed(then=500)
+    now = timezone.now()
+    held = {"next_tick_at": now - timedelta(seconds=1), "claim_token": "other-run"}
+    MonitorWindow.objects.update(**held, claimed_until=now + timedelta(seconds=40))
+    assert 30 < seconds_to_next_tick() <= 40  # due when the other run's lease ends
+
+    MonitorWindow.objects.update(claimed_until=None)
+    assert seconds_to_next_tick() == 0  # due, and nobody holds it
+
+    later = now + timedelta(seconds=5)
+    MonitorWindow.objects.update(next_tick_at=later, claimed_until=now - timedelta(seconds=1))
+    assert 3 < seconds_to_next_tick() <= 5  # a lease that ended does not delay the tick
 
 
 @pytest.mark.postgres
