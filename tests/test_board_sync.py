@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from pipeline import engine
 from pipeline.models import Task
@@ -197,18 +198,16 @@ def test_a_hanging_plane_cannot_keep_a_sync_run_past_its_deadline(
     plane.delay_for(0, 0)
 
 
-class Stopped(BaseException):
-    """What django-q2 raises in a q task at its timeout (a SystemExit), before the kill."""
-
-
 def test_a_sync_stopped_mid_send_leaves_its_row_to_the_redelivered_run(
     plane, board_task, drive, settings, monkeypatch
 ):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 6, "retry": 8}
     task = board_task(stage="development")
     drive(engine.advance_stage, task, "code_review")
-    with mock.patch("plane_integration.sync.sync_one", side_effect=Stopped), pytest.raises(Stopped):
-        sync_board()  # as the q task: its worker is stopped after claiming the row
+    # As the q task, stopped by the cluster's timeout after it claimed the row.
+    stopped = mock.patch("plane_integration.sync.sync_one", side_effect=TimeoutException)
+    with stopped, pytest.raises(TimeoutException):
+        sync_board()
     claimed = BoardStatus.objects.get(task=task).claimed_until
     assert claimed <= timezone.now() + timedelta(seconds=6)  # not past the q timeout
 

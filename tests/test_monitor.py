@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 from django_q.models import OrmQ
 
 from monitoring.actions import run_action
@@ -431,15 +432,12 @@ def test_an_action_that_started_is_never_started_again(deployed, monitor):
     assert rollbacks_run(monitor) == 0
 
 
-class Stopped(BaseException):
-    """What django-q2 raises in a q task at its timeout (a SystemExit), before the kill."""
-
-
 def stopped_mid_tick(settings, max_seconds) -> MonitorWindow:
     """A tick stopped after probing, before recording; the window as it left it."""
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 6, "retry": 8}
     MonitorWindow.objects.update(next_tick_at=timezone.now())
-    with mock.patch("monitoring.ticks.apply_tick", side_effect=Stopped), pytest.raises(Stopped):
+    stopped = mock.patch("monitoring.ticks.apply_tick", side_effect=TimeoutException)
+    with stopped, pytest.raises(TimeoutException):
         monitor_tick(max_seconds=max_seconds)
     return MonitorWindow.objects.get()
 
