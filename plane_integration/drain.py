@@ -1,9 +1,9 @@
 """The webhook drain: works off stored deliveries in batches.
 
 The delivery table is the queue. Storing a delivery is one INSERT; a drain task is queued
-once per burst, not once per delivery (`request_drain`: a cache flag, as the board sync's
-`request_sync`), and a schedule runs it every minute as a safety net (a lost flag, retries
-whose `retry_at` came).
+once per burst, not once per delivery (`ingest.request_drain`: a cache flag, as the board
+sync's `request_sync`), and a schedule runs it every minute as a safety net (a lost flag,
+retries whose `retry_at` came).
 
 A drain run, until nothing is due or its time is up:
 1. claims a batch of due deliveries with one UPDATE ... RETURNING (on PostgreSQL the rows
@@ -39,9 +39,11 @@ from pipeline.models import Task
 from plane_integration import statuses
 from plane_integration.controls import Control, human_control
 from plane_integration.ingest import (
+    DRAIN_QUEUED,
     not_a_control,
     process_delivery,
     project_uuid,
+    request_drain,
     state_group,
     uuid_or_none,
 )
@@ -52,28 +54,10 @@ from plane_integration.webhook_payloads import ShapeError, parse
 logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
-DRAIN = "plane_integration.drain.drain_deliveries"
-DRAIN_QUEUED = "stageboard:webhook-drain-queued"
-# The flag outlives a queued drain's wait in a busy queue; if the drain were lost, the
-# schedule runs one within a minute anyway.
-DRAIN_QUEUED_TTL = 60
 BATCH = 200
 # Short runs: SIGTERM waits for a worker's current task, and a run is the unit of that.
 RUN_SECONDS = 2.0
 FILL_SECONDS = 0.25
-
-_broker = None
-
-
-def request_drain() -> None:
-    """Queue a drain unless one is queued and has not started yet."""
-    global _broker
-    if cache.add(DRAIN_QUEUED, True, timeout=DRAIN_QUEUED_TTL):
-        from django_q.brokers import get_broker  # the web process imports it only when needed
-        from django_q.tasks import async_task
-
-        _broker = _broker or get_broker()  # one broker object per process, not one per call
-        async_task(DRAIN, task_name="webhook drain", broker=_broker)
 
 
 def drain_deliveries(max_seconds: float | None = None) -> dict:

@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -66,6 +67,27 @@ def insert(values: dict) -> WebhookDelivery:
     return row
 
 
+# Storing a delivery asks for a drain (plane_integration.drain), as a desired status asks for
+# a board sync: the request lives here, with what is stored, and the drain imports both.
+DRAIN = "plane_integration.drain.drain_deliveries"
+DRAIN_QUEUED = "stageboard:webhook-drain-queued"
+# The flag outlives a queued drain's wait in a busy queue; if the drain were lost, the
+# schedule runs one within a minute anyway.
+DRAIN_QUEUED_TTL = 60
+_broker = None
+
+
+def request_drain() -> None:
+    """Queue a drain unless one is queued and has not started yet."""
+    global _broker
+    if cache.add(DRAIN_QUEUED, True, timeout=DRAIN_QUEUED_TTL):
+        from django_q.brokers import get_broker  # the web process imports it only when needed
+        from django_q.tasks import async_task
+
+        _broker = _broker or get_broker()  # one broker object per process, not one per call
+        async_task(DRAIN, task_name="webhook drain", broker=_broker)
+
+
 def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
     """Store a verified delivery once; (row, stored now). One INSERT: the delivery table is
     the queue (plane_integration.drain), so a stored pending delivery is queued work.
@@ -93,8 +115,6 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
     except IntegrityError:
         return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
     if not echo:
-        from plane_integration.drain import request_drain  # drain imports this module
-
         # Robust: the delivery is stored whatever happens here (a cache outage, say), so
         # the answer stays 202 and the drain's schedule picks it up within a minute.
         transaction.on_commit(request_drain, robust=True)
@@ -171,8 +191,6 @@ def reprocess(rows) -> int:
         state=State.PENDING, reason="queued again by an operator", retry_at=None
     )
     if count:
-        from plane_integration.drain import request_drain
-
         transaction.on_commit(request_drain)
     return count
 

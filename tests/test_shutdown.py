@@ -19,7 +19,7 @@ BACKLOG = 1000
 FILL = f"""
 import hashlib, json, uuid
 from plane_integration.models import PlaneProject, WebhookDelivery
-from plane_integration.drain import request_drain
+from plane_integration.ingest import request_drain
 project = PlaneProject.objects.create(project_id=uuid.uuid4(), workspace_slug="s", repo="r")
 rows = []
 for n in range({BACKLOG}):

@@ -46,7 +46,7 @@ def warm_up():
     from django_q.brokers import get_broker
     from django_q.models import OrmQ, Schedule, Success, Task
 
-    from plane_integration.drain import DRAIN
+    from plane_integration.ingest import DRAIN
 
     try:
         funcs = set(Schedule.objects.values_list("func", flat=True)) | {DRAIN}
