@@ -27,7 +27,14 @@ DETAIL_FIELDS = ("environment", "commit_sha", "ref", "ci_url", "committed_at")
 def open_deployment(locked: Task, *, caller: str, details: dict | None = None) -> Deployment:
     """The deploy of `locked` started (inside the engine's transaction)."""
     details = {k: v for k, v in (details or {}).items() if k in DETAIL_FIELDS and v}
-    return Deployment.objects.create(
+    deployment = _for(locked, caller, started_at=timezone.now(), **details)
+    deployment.save(force_insert=True)
+    return deployment
+
+
+def _for(locked: Task, caller: str, **fields) -> Deployment:
+    """An unsaved record of this cycle's deploy of `locked`, started by `caller`."""
+    return Deployment(
         task=locked,
         cycle=locked.cycle,
         repo=locked.repo,
@@ -35,8 +42,7 @@ def open_deployment(locked: Task, *, caller: str, details: dict | None = None) -
         approved_by=locked.deploy_approved_by,
         approved_at=locked.deploy_approved_at,
         started_by=caller,
-        started_at=timezone.now(),
-        **details,
+        **fields,
     )
 
 
@@ -45,15 +51,7 @@ def finish(locked: Task, *, succeeded: bool, caller: str) -> Deployment:
     now = timezone.now()
     deployment = running(locked)
     if deployment is None:
-        deployment = Deployment(
-            task=locked,
-            cycle=locked.cycle,
-            repo=locked.repo,
-            work_started_at=work_started_at(locked),
-            approved_by=locked.deploy_approved_by,
-            approved_at=locked.deploy_approved_at,
-            started_by=caller,
-        )
+        deployment = _for(locked, caller)
     deployment.finished_at = now
     deployment.outcome = Outcome.SUCCEEDED if succeeded else Outcome.FAILED
     deployment.action_taken = "" if succeeded else "sent the task back to development"
