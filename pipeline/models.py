@@ -29,6 +29,9 @@ class Task(models.Model):
     project_id = models.UUIDField(db_index=True, help_text="Plane's project UUID")
     repo = models.CharField(max_length=200, blank=True, db_index=True)
     title = models.CharField(max_length=500, blank=True)
+    # Plane's readable id (`DEMO-42`: the project's identifier and the item's sequence id),
+    # upper case, learned by the board layer; empty until it is known.
+    identifier = models.CharField(max_length=50, blank=True, db_index=True)
     stage = models.CharField(
         max_length=20, choices=STAGE_CHOICES, default=Stage.ANALYSIS, db_index=True
     )
@@ -140,6 +143,10 @@ class Switchboard(models.Model):
     deploy_comments_enabled = models.BooleanField(
         default=True, help_text="Comment each deploy's outcome on its work item"
     )
+    git_events_enabled = models.BooleanField(
+        default=True,
+        help_text="Kill-switch: off, Git host events are still stored and shown but move nothing",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     FIELDS = (
@@ -154,6 +161,7 @@ class Switchboard(models.Model):
         "post_deploy_min_samples",
         "reconcile_enabled",
         "deploy_comments_enabled",
+        "git_events_enabled",
     )
 
     class Meta:
@@ -204,6 +212,9 @@ class Deployment(models.Model):
     cycle = models.PositiveIntegerField()
     repo = models.CharField(max_length=200, blank=True, db_index=True)
     environment = models.CharField(max_length=50, default="production")
+    # A deploy to another environment (staging) is recorded on the task but moves no stage
+    # and does not count in DORA.
+    production = models.BooleanField(default=True)
     commit_sha = models.CharField(max_length=40, blank=True)
     ref = models.CharField(max_length=255, blank=True)
     ci_url = models.URLField(max_length=500, blank=True)

@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "pipeline",
     "plane_integration",
     "monitoring",
+    "git_hosts",
     "operations",
     # After pipeline: pipeline's `qcluster` (which keeps the URLconf out of the cluster)
     # takes the place of django-q2's.
@@ -306,6 +307,16 @@ PLANE_BOT_USER_ID = env.str("PLANE_BOT_USER_ID", default="")
 # A work item webhook is a few kB; anything near this is not from Plane.
 PLANE_WEBHOOK_MAX_BYTES = env_int("PLANE_WEBHOOK_MAX_BYTES", 1024 * 1024, minimum=1024)
 
+# --- Git hosts (git_hosts) ---------------------------------------------------------------
+# The secret of each host's webhook; a host whose secret is unset is refused (403). GitHub
+# and Forgejo sign the body with it (HMAC-SHA256), GitLab sends it as X-Gitlab-Token.
+GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
+GITLAB_WEBHOOK_SECRET = env.str("GITLAB_WEBHOOK_SECRET", default="")
+FORGEJO_WEBHOOK_SECRET = env.str("FORGEJO_WEBHOOK_SECRET", default="")
+# DORA's deployment rework rate: a deploy within this many hours after a failed, rolled-back
+# or degraded deploy of the same repo and environment is rework.
+DORA_REWORK_HOURS = env_float("DORA_REWORK_HOURS", 24.0, minimum=0.01)
+
 # --- Post-deploy monitor ---------------------------------------------------------------
 # The repo Stageboard itself deploys to: its monitor only ever alerts, never rolls back.
 ORCH_SELF_HOSTING_REPO = env.str("ORCH_SELF_HOSTING_REPO", default="stageboard")
@@ -347,6 +358,8 @@ METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 # --- Reconciler ---------------------------------------------------------------------------
 # Seeds the switchboard's kill-switch for scheduled sweeps, like the ORCH_ flags above.
 ORCH_RECONCILE_ENABLED = env_bool("ORCH_RECONCILE_ENABLED", True)
+# Seeds the kill-switch for Git host events (git_hosts): off, they are stored but move nothing.
+ORCH_GIT_EVENTS_ENABLED = env_bool("ORCH_GIT_EVENTS_ENABLED", True)
 # Minutes between incremental sweeps (newest changes only) and between full sweeps (every
 # page, and work items that have gone). `manage.py setup_schedules` writes them.
 RECONCILE_INTERVAL_MINUTES = env_int("RECONCILE_INTERVAL_MINUTES", 5, minimum=1)

@@ -24,6 +24,7 @@ def seed_values() -> dict:
         "post_deploy_min_samples": settings.ORCH_POST_DEPLOY_MIN_SAMPLES,
         "reconcile_enabled": settings.ORCH_RECONCILE_ENABLED,
         "deploy_comments_enabled": settings.ORCH_DEPLOY_COMMENTS_ENABLED,
+        "git_events_enabled": settings.ORCH_GIT_EVENTS_ENABLED,
     }
 
 
