@@ -71,7 +71,7 @@ class GitEvent(models.Model):
     dedupe_key = models.CharField(max_length=300, unique=True)
     repo_path = models.CharField(max_length=300, blank=True)
     body = models.BinaryField()
-    received_at = models.DateTimeField(db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     outcome = models.CharField(
         max_length=10, choices=Outcome.choices, default=Outcome.PENDING, db_index=True
     )

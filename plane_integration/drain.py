@@ -27,14 +27,12 @@ restart: nothing accepted is lost, since a claim runs out by itself.
 import logging
 import time
 from collections import Counter, defaultdict
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from pipeline import inbox
 from pipeline.models import Task
 from plane_integration import statuses
 from plane_integration.controls import Control, human_control
@@ -92,23 +90,9 @@ def drain_deliveries(max_seconds: float | None = None) -> dict:
 
 def claim(size: int) -> list[tuple[int, bytes]]:
     """Claim up to `size` due deliveries, oldest first; return their (pk, body)."""
-    now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
-    sql = (
-        f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
-        f"SELECT id FROM {table} WHERE (state = %s OR (state = %s AND retry_at <= %s))"
-        f" AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}"
-        f") RETURNING id, body"
+    return inbox.claim(
+        WebhookDelivery, size, state="state", pending=State.PENDING, failed=State.FAILED
     )
-    lease = now + timedelta(seconds=settings.Q_CLUSTER["timeout"])
-    params = [adapt(lease), State.PENDING, State.FAILED, adapt(now), adapt(now), size]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return sorted((pk, bytes(body)) for pk, body in rows)
 
 
 def work_off(batch: list[tuple[int, bytes]], outcomes: Counter) -> None:

@@ -5,11 +5,11 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from pipeline import inbox
 from pipeline.models import StageChange, Task
 from plane_integration import board, control_actions, statuses
 from plane_integration.client import PlaneClient
@@ -46,46 +46,15 @@ def project_uuid(delivery: Delivery) -> str | None:
     return uuid_or_none(delivery.project_id)
 
 
-def insert(values: dict) -> WebhookDelivery:
-    """INSERT one delivery and return it: the statement `objects.create` would send, with
-    each value prepared by its field as the ORM does, but without the ORM's query compiler
-    (which cost more than the INSERT itself). Model signals are not sent; none listens."""
-    fields = [f for f in WebhookDelivery._meta.concrete_fields if not f.primary_key]
-    row = WebhookDelivery(**values)  # fills in the defaults
-    row.received_at = timezone.now()  # auto_now_add
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(WebhookDelivery._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
-    )
-    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row.pk = cursor.fetchone()[0]
-    row._state.adding = False
-    return row
-
-
 # Storing a delivery asks for a drain (plane_integration.drain), as a desired status asks for
 # a board sync: the request lives here, with what is stored, and the drain imports both.
 DRAIN = "plane_integration.drain.drain_deliveries"
 DRAIN_QUEUED = "stageboard:webhook-drain-queued"
-# The flag outlives a queued drain's wait in a busy queue; if the drain were lost, the
-# schedule runs one within a minute anyway.
-DRAIN_QUEUED_TTL = 60
-_broker = None
 
 
 def request_drain() -> None:
     """Queue a drain unless one is queued and has not started yet."""
-    global _broker
-    if cache.add(DRAIN_QUEUED, True, timeout=DRAIN_QUEUED_TTL):
-        from django_q.brokers import get_broker  # the web process imports it only when needed
-        from django_q.tasks import async_task
-
-        _broker = _broker or get_broker()  # one broker object per process, not one per call
-        async_task(DRAIN, task_name="webhook drain", broker=_broker)
+    inbox.request_run(DRAIN, DRAIN_QUEUED, name="webhook drain")
 
 
 def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
@@ -109,9 +78,9 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
     try:
         if connection.in_atomic_block:  # a savepoint, so a repeat leaves the caller's intact
             with transaction.atomic():
-                row = insert(fields)
+                row = inbox.insert(WebhookDelivery, fields)
         else:  # autocommit: the INSERT is its own transaction, no BEGIN/COMMIT round trips
-            row = insert(fields)
+            row = inbox.insert(WebhookDelivery, fields)
     except IntegrityError:
         return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
     if not echo:

@@ -61,7 +61,7 @@ def refuse_first_write(*args, **kwargs):
 def test_a_database_outage_answers_an_error_and_writes_nothing(db):
     body = delivery()
     # The database is gone when the delivery's one INSERT (the whole of storing) is sent.
-    with mock.patch("plane_integration.ingest.insert", side_effect=refuse_first_write):
+    with mock.patch("pipeline.inbox.insert", side_effect=refuse_first_write):
         answer = post(body)
     assert answer.status_code == 503
     assert answer["Content-Type"].startswith("application/json")

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('dedupe_key', models.CharField(max_length=300, unique=True)),
                 ('repo_path', models.CharField(blank=True, max_length=300)),
                 ('body', models.BinaryField()),
-                ('received_at', models.DateTimeField(db_index=True)),
+                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('outcome', models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('ignored', 'Ignored'), ('stale', 'Stale'), ('refused', 'Refused'), ('failed', 'Failed')], db_index=True, default='pending', max_length=10)),
                 ('detail', models.TextField(blank=True)),
                 ('attempts', models.PositiveIntegerField(default=0)),

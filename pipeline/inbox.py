@@ -1,0 +1,80 @@
+"""Inboxes: tables that store what a sender delivered, once, and are the queue a drain works
+off. The Plane webhook (plane_integration) and the Git hosts (git_hosts) keep one each.
+
+An inbox model has `body`, `claimed_until` and `retry_at` columns and a state column whose
+pending and failed values the drain picks up. Three things are shared here so there is one
+way to do each:
+- `insert`: the one INSERT on the request path;
+- `request_run`: queue a q task at most once per burst (a cache flag);
+- `claim`: take a batch of due rows with one UPDATE ... RETURNING.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+_broker = None
+
+
+def insert(model, values: dict):
+    """INSERT one row and return it: the statement `objects.create` would send, with each
+    value prepared by its field as the ORM does, but without the ORM's query compiler
+    (which cost more than the INSERT itself). Model signals are not sent; none listens."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    row = model(**values)  # fills in the defaults
+    for field in fields:
+        if getattr(field, "auto_now_add", False):
+            setattr(row, field.attname, timezone.now())
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+    )
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row.pk = cursor.fetchone()[0]
+    row._state.adding = False
+    return row
+
+
+def request_run(func: str, flag: str, *, name: str, flag_ttl: int = 60) -> None:
+    """Queue the q task `func` unless one is queued and has not started yet (it deletes
+    `flag` when it starts). The flag outlives a queued run's wait in a busy queue; if the
+    run were lost, the task's schedule runs one within a minute anyway."""
+    global _broker
+    if cache.add(flag, True, timeout=flag_ttl):
+        from django_q.brokers import get_broker  # the web process imports it only when needed
+        from django_q.tasks import async_task
+
+        _broker = _broker or get_broker()  # one broker object per process, not one per call
+        async_task(func, task_name=name, broker=_broker)
+
+
+def claim(model, size: int, *, state: str, pending: str, failed: str) -> list[tuple[int, bytes]]:
+    """Claim up to `size` due rows, oldest first (pending, or failed with `retry_at` come),
+    until the q timeout has passed; return their (pk, body). On PostgreSQL the rows are
+    picked FOR UPDATE SKIP LOCKED; SQLite has one writer at a time."""
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(state)
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    sql = (
+        f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
+        f"SELECT id FROM {table} WHERE ({column} = %s OR ({column} = %s AND retry_at <= %s))"
+        f" AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}"
+        f") RETURNING id, body"
+    )
+    lease = now + timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    params = [adapt(lease), pending, failed, adapt(now), adapt(now), size]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return sorted((pk, bytes(body)) for pk, body in rows)
