@@ -17,6 +17,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from git_hosts.models import GitEvent
 from monitoring.models import MonitorWindow, Probe
 from pipeline import switchboard
 from pipeline.health import check_cluster
@@ -39,6 +40,7 @@ KILL_SWITCHES = (
     ("post_deploy_enabled", "the post-deploy monitor"),
     ("reconcile_enabled", "the reconciler's schedules"),
     ("deploy_comments_enabled", "deploy comments on work items"),
+    ("git_events_enabled", "Git host events (stored, but they move nothing)"),
 )
 # Repairs that mean a human control reached Stageboard through a sweep, not a webhook.
 MISSED_WEBHOOK_KINDS = (
@@ -141,6 +143,14 @@ def gather(now=None) -> Dashboard:
         for s in (WebhookDelivery.State.PENDING, WebhookDelivery.State.FAILED)
     ]
 
+    # Git host events of the last week that a gate refused (a deploy that skipped its
+    # approval) or that failed: each needs a person.
+    refused = GitEvent.objects.filter(
+        received_at__gte=week, outcome__in=(GitEvent.Outcome.REFUSED, GitEvent.Outcome.FAILED)
+    )
+    d.git_refused_count = refused.count()
+    d.git_refused = list(refused.order_by("-received_at", "-id")[:LIMIT])
+
     failing = BoardStatus.objects.filter(attempts__gt=0, gone_at=None)
     d.failing_count = failing.count()
     d.failing_rows = list(failing.select_related("task").order_by("-attempts")[:LIMIT])
@@ -156,6 +166,7 @@ def gather(now=None) -> Dashboard:
     d.cluster = check_cluster()
     d.links = {
         "tasks": changelist(Task),
+        "git_events": changelist(GitEvent, received_at__gte=week.isoformat()),
         "awaiting": changelist(
             Task, stage__exact=Stage.DEPLOY, deploy_phase__exact=DeployPhase.AWAITING_APPROVAL
         ),

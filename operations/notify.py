@@ -144,6 +144,17 @@ def deployment_settled_notice(sender, deployment: Deployment, **kwargs) -> None:
     )
 
 
+def deploy_refused_notice(sender, event, **kwargs) -> None:
+    """A Git host reported a deploy that a gate refused (no approval yet): a person must
+    approve it, or find out who deployed without one."""
+    notify(
+        "git_deploy_refused",
+        f"{event.repo_path or event.provider}: a deploy event was refused",
+        event.detail,
+        once_key=f"git_event:{event.pk}",
+    )
+
+
 # --- sending ------------------------------------------------------------------------------
 
 

@@ -131,6 +131,7 @@ class DeploymentInline(RecordInline):
 class TaskAdmin(admin.ModelAdmin):
     list_display = (
         "__str__",
+        "identifier",
         "work_item_id",
         "repo",
         "stage_badge",
@@ -139,7 +140,7 @@ class TaskAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("stage", "deploy_phase", LastVerdictFilter, "repo")
-    search_fields = ("=work_item_id", "repo", "title")
+    search_fields = ("=work_item_id", "=identifier", "repo", "title")
     # Stage, phase and approval change only through the engine (actions, API, events).
     readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
     inlines = [DeploymentInline, StageChangeInline]
@@ -308,6 +309,7 @@ class SwitchboardAdmin(admin.ModelAdmin):
         ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:9]}),
         ("Reconciler", {"fields": ["reconcile_enabled"]}),
         ("Delivery record", {"fields": ["deploy_comments_enabled"]}),
+        ("Git hosts", {"fields": ["git_events_enabled"]}),
     ]
 
     def has_add_permission(self, request):
@@ -338,8 +340,16 @@ class SwitchboardChangeAdmin(RecordAdmin):
 class DeploymentAdmin(RecordAdmin):
     """Every deploy attempt; DORA's figures over them are at /admin/dora/."""
 
-    list_display = ("__str__", "task", "environment", "outcome", "verdict_badge", "finished_at")
-    list_filter = ("outcome", "repo", "environment", "verdict")
+    list_display = (
+        "__str__",
+        "task",
+        "environment",
+        "production",
+        "outcome",
+        "verdict_badge",
+        "finished_at",
+    )
+    list_filter = ("outcome", "repo", "environment", "production", "verdict")
     search_fields = ("commit_sha", "repo", "ref")
     date_hierarchy = "finished_at"
 

@@ -59,6 +59,36 @@ def finish(locked: Task, *, succeeded: bool, caller: str) -> Deployment:
     return deployment
 
 
+def record_elsewhere(task: Task, *, status: str, caller: str, details: dict) -> Deployment:
+    """A deploy of the task's change to an environment other than production (staging):
+    recorded on the task, but it moves no stage, is told to nobody and counts in no DORA
+    figure. `status` is started, succeeded or failed."""
+    details = {k: v for k, v in details.items() if k in DETAIL_FIELDS and v}
+    now = timezone.now()
+    with transaction.atomic():
+        deployment = (
+            Deployment.objects.select_for_update()
+            .filter(
+                task=task,
+                cycle=task.cycle,
+                production=False,
+                environment=details.get("environment", ""),
+                commit_sha=details.get("commit_sha", ""),
+                finished_at=None,
+            )
+            .order_by("-id")
+            .first()
+        )
+        if deployment is None:
+            deployment = _for(task, caller, production=False, **details)
+            deployment.started_at = now if status == "started" else None
+        if status != "started":
+            deployment.finished_at = deployment.settled_at = now
+            deployment.outcome = Outcome.SUCCEEDED if status == "succeeded" else Outcome.FAILED
+        deployment.save()
+    return deployment
+
+
 def abort_running(locked: Task, why: str) -> None:
     """The task left deploy without a result (cancelled): its running deploy is aborted."""
     deployment = running(locked)
@@ -91,7 +121,9 @@ def record_verdict(
 ) -> Deployment | None:
     """The monitor judged the deploy (`outcome` what production showed); settle when final."""
     deployment = (
-        Deployment.objects.filter(task=task, cycle=cycle, finished_at__isnull=False)
+        Deployment.objects.filter(
+            task=task, cycle=cycle, production=True, finished_at__isnull=False
+        )
         .exclude(outcome__in=[Outcome.FAILED, Outcome.ABORTED])
         .order_by("-finished_at", "-id")
         .first()
@@ -111,7 +143,9 @@ def record_verdict(
 
 def running(task: Task) -> Deployment | None:
     return (
-        Deployment.objects.filter(task=task, cycle=task.cycle, outcome="", finished_at=None)
+        Deployment.objects.filter(
+            task=task, cycle=task.cycle, production=True, outcome="", finished_at=None
+        )
         .order_by("-id")
         .first()
     )
@@ -119,7 +153,9 @@ def running(task: Task) -> Deployment | None:
 
 def last_succeeded(task: Task) -> Deployment | None:
     return (
-        Deployment.objects.filter(task=task, cycle=task.cycle, outcome=Outcome.SUCCEEDED)
+        Deployment.objects.filter(
+            task=task, cycle=task.cycle, production=True, outcome=Outcome.SUCCEEDED
+        )
         .order_by("-finished_at", "-id")
         .first()
     )

@@ -57,7 +57,9 @@ class Outcome:
     change: StageChange | None = None
 
 
-def create_task(*, work_item_id, project_id, title: str = "", repo: str = "") -> tuple[Task, bool]:
+def create_task(
+    *, work_item_id, project_id, title: str = "", repo: str = "", identifier: str = ""
+) -> tuple[Task, bool]:
     """Create the task of a work item in `analysis`, or return the one that exists.
 
     Safe under concurrent calls: the unique work item id decides, not a prior read. A new
@@ -65,7 +67,12 @@ def create_task(*, work_item_id, project_id, title: str = "", repo: str = "") ->
     """
     task, created = Task.objects.get_or_create(
         work_item_id=work_item_id,
-        defaults={"project_id": project_id, "title": title, "repo": repo},
+        defaults={
+            "project_id": project_id,
+            "title": title,
+            "repo": repo,
+            "identifier": identifier.upper(),
+        },
     )
     if created:
         transaction.on_commit(lambda: _announce(task, None))

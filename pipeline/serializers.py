@@ -23,11 +23,13 @@ class StageChangeSerializer(serializers.ModelSerializer):
 
 class TaskSerializer(serializers.ModelSerializer):
     deploy_phase = serializers.SerializerMethodField()
+    identifier = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
         fields = [
             "work_item_id",
+            "identifier",
             "project_id",
             "repo",
             "title",
@@ -43,6 +45,10 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def get_deploy_phase(self, task: Task) -> str | None:
         return task.deploy_phase or None
+
+    def get_identifier(self, task: Task) -> str | None:
+        """Plane's readable id (`DEMO-42`); null until Stageboard learned it."""
+        return task.identifier or None
 
 
 class BoardStatusSerializer(serializers.Serializer):
@@ -64,14 +70,40 @@ class WindowSerializer(serializers.Serializer):
     closes_at = serializers.DateTimeField()
 
 
+class PullRequestSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    repo = serializers.CharField(source="repo_path")
+    number = serializers.IntegerField()
+    url = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    state = serializers.ChoiceField(choices=["open", "draft", "merged", "closed"])
+    merge_commit_sha = serializers.CharField(allow_blank=True)
+
+
 class TaskDetailSerializer(TaskSerializer):
     board_status = serializers.SerializerMethodField()
     window = serializers.SerializerMethodField()
+    pull_requests = serializers.SerializerMethodField()
     history = StageChangeSerializer(many=True, read_only=True)
 
     class Meta(TaskSerializer.Meta):
-        fields = [*TaskSerializer.Meta.fields, "board_status", "window", "history"]
+        fields = [
+            *TaskSerializer.Meta.fields,
+            "board_status",
+            "window",
+            "pull_requests",
+            "history",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(PullRequestSerializer(many=True))
+    def get_pull_requests(self, task: Task) -> list[dict]:
+        # The Git hosts' pull requests, read through their relation name (git_hosts).
+        prs = getattr(task, "pull_requests", None)
+        if prs is None:
+            return []
+        rows = prs.select_related("git_repo").order_by("git_repo__path", "number")
+        return PullRequestSerializer(rows, many=True).data
 
     @extend_schema_field(WindowSerializer(allow_null=True))
     def get_window(self, task: Task) -> dict | None:

@@ -50,6 +50,10 @@ def time_limit(at: float | None) -> Iterator[None]:
         _time_limit.reset(token)
 
 
+class PlaneUnreadable(RuntimeError):
+    """Plane could not tell us what we need now; it may later."""
+
+
 @dataclass(frozen=True)
 class PlaneResult:
     ok: bool
@@ -189,6 +193,30 @@ class PlaneClient:
         return self._request(
             "POST", path, json={"comment_html": html}, idempotent=False, reserve=reserve
         )
+
+    def get_project(self, workspace: str, project_id: str) -> PlaneResult:
+        return self._request("GET", f"/workspaces/{workspace}/projects/{project_id}/")
+
+    def get_work_item_by_identifier(
+        self, workspace: str, project_id: str, identifier: str
+    ) -> PlaneResult:
+        """A work item by its readable id (`DEMO-42`), as Plane's web app names it."""
+        form = self._path_form(workspace, project_id)
+        return self._request("GET", f"/workspaces/{workspace}/{form}/{identifier}/")
+
+    def add_link(
+        self,
+        workspace: str,
+        project_id: str,
+        work_item_id: str,
+        url: str,
+        title: str,
+        *,
+        reserve: int = 0,
+    ) -> PlaneResult:
+        # Plane refuses the same URL twice on a work item, so a resend adds nothing twice.
+        path = self._item_path(workspace, project_id, work_item_id) + "links/"
+        return self._request("POST", path, json={"url": url, "title": title}, reserve=reserve)
 
     # --- paths ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ item id decide, not what either caller read before.
 from pipeline import engine
 from pipeline.models import Task
 from pipeline.stages import TERMINAL_STAGES, Stage
+from plane_integration import work_items
 from plane_integration.models import PlaneProject
 from plane_integration.webhook_payloads import clean_text
 
@@ -23,6 +24,7 @@ def start(
     *,
     caller: str,
     why: str,
+    sequence_id: int | None = None,
 ) -> tuple[str | None, str]:
     """ "Moved to To Analyse": create the task, or re-open a finished one.
 
@@ -35,6 +37,7 @@ def start(
             # The name is only a title: what no column can hold is replaced, not refused.
             title=clean_text(title)[:TITLE_MAX_CHARS],
             repo=project.repo,
+            identifier=work_items.identifier(project, sequence_id),
         )
         if created:
             return STARTED, f"{why}: task created in analysis"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from pipeline import inbox
 from pipeline.models import StageChange, Task
 from plane_integration import board, control_actions, statuses
-from plane_integration.client import PlaneClient
+from plane_integration.client import PlaneClient, PlaneUnreadable
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
 from plane_integration.states import cached_states, claim_states_read, refresh_states
@@ -22,10 +22,6 @@ logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
 CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
-
-
-class PlaneUnreadable(RuntimeError):
-    """Plane could not tell us what we need now; it may later."""
 
 
 # Failures that a later attempt can cure: Plane or the database unreachable, a lock or
@@ -207,7 +203,13 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     caller = f"plane:{delivery.actor_name or 'unknown'}"[:CALLER_MAX_CHARS]
     if control is Control.START:
         kind, what = control_actions.start(
-            project, work_item_id, delivery.name, task, caller=caller, why=why
+            project,
+            work_item_id,
+            delivery.name,
+            task,
+            caller=caller,
+            why=why,
+            sequence_id=delivery.sequence_id,
         )
         return (State.PROCESSED if kind else State.IGNORED), what
     if control is Control.CANCEL:

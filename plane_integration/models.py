@@ -23,6 +23,11 @@ class PlaneProject(models.Model):
     project_id = models.UUIDField(unique=True)
     workspace_slug = models.SlugField(max_length=100)
     repo = models.CharField(max_length=200, blank=True, help_text="The repo it deploys to")
+    identifier = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="The project's identifier in Plane (DEMO in DEMO-42), read from Plane once",
+    )
     status_names = models.JSONField(
         default=dict,
         blank=True,

@@ -50,7 +50,7 @@ from plane_integration.states import cached_states, refresh_states
 logger = logging.getLogger(__name__)
 
 CALLER = "reconciler"
-FIELDS = ("id", "name", "state", "updated_at")
+FIELDS = ("id", "name", "state", "updated_at", "sequence_id")
 ORDER_BY = "-updated_at"
 GONE_REASON = "work item deleted or archived in Plane"
 GONE_BATCH = 50
@@ -363,7 +363,13 @@ def _repair(sweep, project, kind, work_item_id, item, task, row, shown_name, res
         if kind == reconcile_rules.STARTED:
             why = "shows To Analyse but has no task (a missed webhook)"
             done, what = control_actions.start(
-                project, work_item_id, str(item.get("name") or ""), None, caller=CALLER, why=why
+                project,
+                work_item_id,
+                str(item.get("name") or ""),
+                None,
+                caller=CALLER,
+                why=why,
+                sequence_id=item.get("sequence_id"),
             )
             to = "analysis"
         elif kind == reconcile_rules.REOPENED:

@@ -69,6 +69,7 @@ class Delivery:
     state_in_data: dict | None  # data.state as Plane sent it: {id, name, group}, maybe newer
     actor_id: str | None
     actor_name: str
+    sequence_id: int | None = None  # the work item's number in its project (DEMO-42's 42)
 
     @property
     def is_work_item(self) -> bool:
@@ -157,6 +158,7 @@ def _parse_v1(payload: dict, body: bytes) -> Delivery:
         state_in_data=state,
         actor_id=_text(actor.get("id")),
         actor_name=_text(actor.get("display_name") or actor.get("id")) or "",
+        sequence_id=_sequence(data.get("sequence_id")),
     )
 
 
@@ -190,4 +192,11 @@ def _parse_v2(payload: dict) -> Delivery:
         state_in_data=None,
         actor_id=actor_id,
         actor_name=actor_id or "",
+        sequence_id=_sequence(data.get("sequence_id")),
     )
+
+
+def _sequence(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        return None
+    return value

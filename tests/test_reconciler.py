@@ -268,7 +268,7 @@ def test_a_quiet_incremental_sweep_costs_one_call_per_project(plane, settings):
     assert (run.complete, run.plane_calls, run.items_seen) == (True, 2, 200)
     assert len(plane.requests) == 2
     assert all(r.query["order_by"] == "-updated_at" for r in plane.requests)
-    assert {r.query["fields"] for r in plane.requests} == {"id,name,state,updated_at"}
+    assert {r.query["fields"] for r in plane.requests} == {"id,name,state,updated_at,sequence_id"}
 
 
 def test_an_incremental_sweep_reads_back_to_the_last_complete_one(plane, settings):

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from pipeline.models import Task
 from plane_integration.board import record_desired
 from plane_integration.models import PlaneProject
+from plane_integration.work_items import learn_project_identifier
 
 
 class Command(BaseCommand):
@@ -59,6 +60,8 @@ class Command(BaseCommand):
         project, created = PlaneProject.objects.update_or_create(
             project_id=project_id, defaults={"repo": repo, "workspace_slug": workspace}
         )
+        if not project.identifier:  # work items are named DEMO-42 by it (git_hosts)
+            learn_project_identifier(project)
         # Tasks that were waiting for their project now get their board status.
         tasks = Task.objects.filter(project_id=project_id)
         for task in tasks:
@@ -76,7 +79,8 @@ class Command(BaseCommand):
             refreshed = p.states_refreshed_at.isoformat() if p.states_refreshed_at else "never"
             tasks = Task.objects.filter(project_id=p.project_id).count()
             self.stdout.write(
-                f"{p.project_id}  workspace={p.workspace_slug}  repo={p.repo or '-'}  "
+                f"{p.project_id}  {p.identifier or '?'}  workspace={p.workspace_slug}  "
+                f"repo={p.repo or '-'}  "
                 f"tasks={tasks}  states read={refreshed}"
             )
 

@@ -1,8 +1,13 @@
+"""`manage.py repo`: a repo's settings across the apps that keep them (the monitor's
+watch and rollback, the Git hosts' link). Here, on the top floor, since it reads both."""
+
 import shlex
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from git_hosts.models import GitRepo, Provider
 from monitoring.classifier import Verdict
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow
@@ -10,7 +15,10 @@ from monitoring.ticks import action_for
 
 
 class Command(BaseCommand):
-    help = "Set (idempotently) or list how each repo's production is watched after a deploy."
+    help = (
+        "Set (idempotently) or list each repo's settings: how its production is watched "
+        "after a deploy, and which Git repository it is."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -26,6 +34,23 @@ class Command(BaseCommand):
         alert = set_.add_mutually_exclusive_group()
         alert.add_argument("--alert-only", dest="alert_only", action="store_true", default=None)
         alert.add_argument("--no-alert-only", dest="alert_only", action="store_false")
+        set_.add_argument(
+            "--git",
+            metavar="PROVIDER:PATH",
+            help="the Git repository, e.g. github:acme/shop, gitlab:acme/platform/api, "
+            "forgejo:acme/web",
+        )
+        set_.add_argument(
+            "--production-environment",
+            metavar="NAME",
+            help="the environment whose deploys finish a task (default production)",
+        )
+        set_.add_argument(
+            "--deploy-workflow",
+            metavar="NAME",
+            help="a GitHub Actions workflow whose successful run on the default branch "
+            "counts as a production deploy",
+        )
         sub.add_parser("list", help="list the repos")
 
     def handle(self, *args, action, **options):
@@ -34,7 +59,9 @@ class Command(BaseCommand):
         else:
             self.list()
 
+    @transaction.atomic
     def set(self, options) -> None:
+        git_changed = self.set_git(options)
         repo, created = MonitoredRepo.objects.get_or_create(name=options["name"])
         changes = {
             "health_url": options["health_url"],
@@ -60,21 +87,63 @@ class Command(BaseCommand):
             ) from None
         if created or changed:
             repo.save()
+        changed += git_changed
         verb = "added" if created else ("updated" if changed else "unchanged")
         self.stdout.write(
             f"{verb} {repo.name}" + (f" ({', '.join(changed)})" if changed and not created else "")
         )
+
+    def set_git(self, options) -> list[str]:
+        """Link the repo to its Git repository (or change how); the changed fields."""
+        git, environment, workflow = (
+            options["git"],
+            options["production_environment"],
+            options["deploy_workflow"],
+        )
+        link = GitRepo.objects.filter(repo=options["name"]).first()
+        if git is None and link is None:
+            if environment is not None or workflow is not None:
+                raise CommandError("give --git PROVIDER:PATH first: the repo has no Git link")
+            return []
+        link = link or GitRepo(repo=options["name"])
+        changes = {"production_environment": environment, "deploy_workflow": workflow}
+        if git is not None:
+            provider, _, path = git.partition(":")
+            if provider not in Provider.values or not path.strip("/"):
+                raise CommandError(
+                    f"--git {git!r}: give PROVIDER:PATH with a provider of "
+                    f"{', '.join(Provider.values)}, e.g. github:acme/shop"
+                )
+            changes.update(provider=provider, path=path.strip("/"))
+        changed = []
+        for field, value in changes.items():
+            if value is not None and getattr(link, field) != value:
+                setattr(link, field, value)
+                changed.append(field)
+        try:
+            link.full_clean()
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        if changed:
+            link.save()
+        return ["git" if f in ("provider", "path") else f for f in changed]
 
     def list(self) -> None:
         config = current()
         repos = MonitoredRepo.objects.all()
         if not repos:
             self.stdout.write("no repos; add one with: repo set NAME --health-url URL")
+        links = {link.repo: link for link in GitRepo.objects.all()}
         for repo in repos:
             watched = "watched" if config.monitors(repo.name) else "not watched"
+            link = links.get(repo.name)
+            git = f"{link.provider}:{link.path} ({link.production_environment})" if link else "-"
             self.stdout.write(
                 f"{repo.name}  {watched}  health={repo.health_url or '-'}  "
-                f"error-rate={repo.error_rate_url or '-'}  on DEGRADED: {on_degraded(repo, config)}"
+                f"error-rate={repo.error_rate_url or '-'}  git={git}  "
+                f"on DEGRADED: {on_degraded(repo, config)}"
             )
 
 

@@ -1,0 +1,132 @@
+"""What other apps may ask of Plane about work items: their readable ids and their links.
+
+The Git hosts (git_hosts) name work items as people do (`DEMO-42`) and put each pull
+request on its work item as a link. They ask through these few functions, which use the
+one Plane client and its rate budget, and never raise for Plane's sake: a failure is an
+outcome (`LinkOutcome`) or, where nothing can be decided without Plane, `PlaneUnreadable`
+for the caller to retry later.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from pipeline.models import Task
+from plane_integration.client import PlaneClient, PlaneUnreadable
+from plane_integration.models import PlaneProject
+from plane_integration.webhook_payloads import clean_text
+
+logger = logging.getLogger(__name__)
+
+ALREADY_LINKED = "URL already exists"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    id: str
+    project: PlaneProject
+    name: str
+    identifier: str  # DEMO-42
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    ok: bool  # the link is on the work item (made now, or there already)
+    error: str = ""
+    retry_after: float | None = None  # the budget is spent: try again then
+    skipped: bool = False  # Plane is not configured, or the project not registered
+
+
+def identifier(project: PlaneProject, sequence_id) -> str:
+    """`DEMO-42` for the project's identifier and a sequence id; "" when either is unknown."""
+    if not project.identifier or isinstance(sequence_id, bool):
+        return ""
+    try:
+        number = int(sequence_id)
+    except (TypeError, ValueError):
+        return ""
+    return f"{project.identifier.upper()}-{number}" if number > 0 else ""
+
+
+def learn_identifier(task: Task, project: PlaneProject, work_item: object) -> None:
+    """Record the task's readable id from a work item Plane sent us, if it had none."""
+    if task.identifier or not isinstance(work_item, dict):
+        return
+    readable = identifier(project, work_item.get("sequence_id"))
+    if readable:
+        Task.objects.filter(pk=task.pk, identifier="").update(identifier=readable)
+        task.identifier = readable
+
+
+def project_identifiers(client: PlaneClient | None = None) -> dict[str, PlaneProject]:
+    """The registered projects by identifier (upper case). A project whose identifier is
+    not known yet is read from Plane (one GET, once: it is stored)."""
+    projects = {}
+    for project in PlaneProject.objects.all():
+        if not project.identifier:
+            learn_project_identifier(project, client)
+        if project.identifier:
+            projects[project.identifier.upper()] = project
+    return projects
+
+
+def learn_project_identifier(project: PlaneProject, client: PlaneClient | None = None) -> str:
+    """Read the project's identifier from Plane and store it; "" when Plane cannot say."""
+    client = client or PlaneClient.from_settings()
+    if client is None:
+        return ""
+    result = client.get_project(project.workspace_slug, str(project.project_id))
+    value = result.data.get("identifier") if result.ok and isinstance(result.data, dict) else None
+    if not isinstance(value, str) or not value.strip() or len(value) > 20:
+        logger.warning("cannot read the identifier of %s: %s", project, result.error or value)
+        return ""
+    project.identifier = clean_text(value.strip().upper())
+    PlaneProject.objects.filter(pk=project.pk).update(identifier=project.identifier)
+    return project.identifier
+
+
+def find_work_item(readable: str, project: PlaneProject) -> WorkItem | None:
+    """The work item `DEMO-42` of `project`, or None when Plane says there is none.
+    Raises `PlaneUnreadable` when Plane cannot answer now."""
+    client = PlaneClient.from_settings()
+    if client is None:
+        raise PlaneUnreadable("Plane is not configured")
+    result = client.get_work_item_by_identifier(
+        project.workspace_slug, str(project.project_id), readable
+    )
+    if result.status == 404:
+        return None
+    if not result.ok or not isinstance(result.data, dict):
+        raise PlaneUnreadable(f"cannot read {readable} from Plane: {result.error or 'no item'}")
+    item = result.data
+    if str(item.get("project", project.project_id)) != str(project.project_id):
+        return None
+    return WorkItem(
+        id=str(item.get("id")),
+        project=project,
+        name=item.get("name") if isinstance(item.get("name"), str) else "",
+        identifier=readable,
+    )
+
+
+def add_link(task: Task, url: str, title: str, *, reserve: int = 0) -> LinkOutcome:
+    """Put a link to `url` on the task's work item; `reserve` budget slots stay free for
+    the board sync (a link has the lower priority). Plane's answer that the URL is there
+    already is success."""
+    client = PlaneClient.from_settings()
+    if client is None:
+        return LinkOutcome(False, "Plane is not configured", skipped=True)
+    project = PlaneProject.objects.filter(project_id=task.project_id).first()
+    if project is None:
+        why = f"project {task.project_id} is not a configured Plane project"
+        return LinkOutcome(False, why, skipped=True)
+    result = client.add_link(
+        project.workspace_slug,
+        str(project.project_id),
+        str(task.work_item_id),
+        url,
+        clean_text(title)[:255],
+        reserve=reserve,
+    )
+    if result.ok or (result.status == 400 and ALREADY_LINKED in result.error):
+        return LinkOutcome(True)
+    return LinkOutcome(False, result.error or f"Plane answered {result.status}", result.retry_after)
