@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('pipeline', '0006_deployment_production_switchboard_git_events_enabled_and_more'),
+        ('pipeline', '0006_git_hosts_fields'),
     ]
 
     operations = [
