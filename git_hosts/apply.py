@@ -290,8 +290,8 @@ def deploy_details(fact: payloads.DeployEvent, environment: str, task: Task) -> 
 
 
 def apply_deploy(fact: payloads.DeployEvent, repo: GitRepo, provider: str):
-    if fact.workflow is not None and fact.workflow != repo.deploy_workflow:
-        why = f"workflow {fact.workflow!r} is not {repo.repo}'s deploy workflow"
+    if fact.workflow and repo.deploy_workflow not in fact.workflow:
+        why = f"workflow {fact.workflow[0]!r} is not {repo.repo}'s deploy workflow"
         return Outcome.IGNORED, why, []
     environment = fact.environment or repo.production_environment
     production = environment.lower() == repo.production_environment.lower()

@@ -35,7 +35,7 @@ def drain_git_events(max_seconds: float | None = None) -> dict:
             GitEvent, BATCH, state="outcome", pending=Outcome.PENDING, failed=Outcome.FAILED
         )
         for pk, _body in batch:
-            outcomes[process_event(pk)] += 1
+            outcomes[str(process_event(pk))] += 1
         if len(batch) < BATCH:
             break
         if time.monotonic() >= deadline:

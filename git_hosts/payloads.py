@@ -59,7 +59,9 @@ class DeployEvent:
     created_at: datetime  # when the deployment was made: PRs merged before it are in it
     event_at: datetime
     actor: str
-    workflow: str | None = None  # the name of the GitHub Actions run that deployed
+    # The GitHub Actions workflow that deployed, by each name it goes by (its name, its
+    # file's path and file name); empty for a deployment event.
+    workflow: tuple[str, ...] = ()
 
 
 def references(text: str, identifiers: set[str]) -> list[str]:
@@ -274,8 +276,18 @@ def _github_workflow_run(payload: dict) -> DeployEvent:
         created_at=started or event_at,
         event_at=event_at,
         actor=_opt_text(sender.get("login")) or "unknown",
-        workflow=_text(run.get("name"), "workflow_run.name"),
+        workflow=_workflow_names(payload, run),
     )
+
+
+def _workflow_names(payload: dict, run: dict) -> tuple[str, ...]:
+    workflow = payload.get("workflow") if isinstance(payload.get("workflow"), dict) else {}
+    path = _opt_text(run.get("path")) or _opt_text(workflow.get("path"))
+    names = (_opt_text(workflow.get("name")), _opt_text(run.get("name")), path)
+    found = tuple(dict.fromkeys(n for n in (*names, path.rsplit("/", 1)[-1]) if n))
+    if not found:
+        raise Ignored("the workflow run has no name")
+    return found
 
 
 # --- GitLab --------------------------------------------------------------------------------
@@ -337,13 +349,22 @@ def _gitlab_deployment(payload: dict) -> DeployEvent:
         repo_path=_text(project.get("path_with_namespace"), "project.path_with_namespace"),
         status=GITLAB_DEPLOY_STATES[status],
         environment=_text(payload.get("environment"), "environment"),
-        sha=_text(payload.get("sha"), "sha"),
+        sha=_gitlab_sha(payload),
         ref=_opt_text(payload.get("ref")),
         url=_url(payload.get("deployable_url")),
         created_at=event_at,
         event_at=event_at,
         actor=_opt_text(user.get("username")) or "unknown",
     )
+
+
+def _gitlab_sha(payload: dict) -> str:
+    """The deployed commit: `sha` where sent, else the end of `commit_url` (GitLab's
+    documented deployment event has only these and `short_sha`)."""
+    sha = _opt_text(payload.get("sha"))
+    if not sha:
+        sha = _opt_text(payload.get("commit_url")).rstrip("/").rsplit("/", 1)[-1]
+    return sha or _text(payload.get("short_sha"), "sha")
 
 
 # --- Forgejo and Gitea -----------------------------------------------------------------
