@@ -36,6 +36,8 @@ PORT = os.environ.get("STAGEBOARD_PORT", "8000")
 STANDIN_PORT = os.environ.get("STAGEBOARD_PLANE_STANDIN_PORT", "8001")
 STANDIN_KEY = "plane_api_standin"
 STANDIN_WEBHOOK_SECRET = "plane_wh_00000000000000000000000000000000"  # a local demo only
+# The demo's GitHub webhook secret (plane_standin.story.GITHUB_SECRET): a local demo only.
+STANDIN_GITHUB_SECRET = "gh_demo_0000000000000000000000000000"
 STANDIN_BOT_USER = "b0700000-0000-4000-8000-000000000001"  # standin.BOT_USER_ID
 # The stand-in's fixed demo project (plane_standin.server.DEMO_PROJECT_ID).
 DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
@@ -100,6 +102,7 @@ def demo_settings() -> dict[str, str]:
         "PLANE_WORKSPACE_SLUG": "demo",
         "PLANE_WEBHOOK_SECRET": STANDIN_WEBHOOK_SECRET,
         "PLANE_BOT_USER_ID": STANDIN_BOT_USER,
+        "GITHUB_WEBHOOK_SECRET": STANDIN_GITHUB_SECRET,
         # The admin's "open in Plane" links lead to the stand-in's board.
         "PLANE_WEB_URL": standin,
         "ORCH_POST_DEPLOY_REPOS": "demo",

@@ -241,7 +241,7 @@ def move_task(task: Task, pr: PullRequest, who: str, result: Result) -> None:
     name = task.identifier or str(task.work_item_id)
     called = rules.called_stage(pull_request_facts(task, pr.git_repo))
     if called is None or called == task.stage:
-        result.said(f"{name} stays in {task.stage}", task)
+        result.said(f"{name} stays in {task.stage}", task, applied=True)  # the PR is recorded
         return
     if not rules.movable(task.stage, task.deploy_phase):
         shown = f"{task.stage}, {task.deploy_phase}" if task.deploy_phase else task.stage

@@ -64,10 +64,10 @@ def store(
         why = "" if used else f"{event} events move no task"
     fields = {
         "provider": provider,
-        "event": clean_text(event),
+        "event": event,
         "action": action,
-        "delivery_id": clean_text(delivery_id),
-        "dedupe_key": clean_text(f"{provider}:{key}"),
+        "delivery_id": delivery_id,
+        "dedupe_key": f"{provider}:{key}",
         "repo_path": path,
         "body": body,
         "outcome": Outcome.PENDING if used else Outcome.IGNORED,

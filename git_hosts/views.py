@@ -20,6 +20,7 @@ from git_hosts import signatures
 from git_hosts.ingest import store
 from git_hosts.models import GitEvent, Provider
 from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
+from plane_integration.webhook_payloads import storable
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,10 @@ class GitWebhookView(View):
                 return refuse(status.FORBIDDEN, f"The {edge.provider} webhook is not signed.")
             return refuse(status.FORBIDDEN, f"The {header} does not match.")
         event, delivery_id = edge.event(request), edge.delivery_id(request)
-        if not event or len(event) > EVENT_MAX:
-            return refuse(status.BAD_REQUEST, "The event header is missing or too long.")
+        if not event or len(event) > EVENT_MAX or not storable(event):
+            return refuse(status.BAD_REQUEST, "The event header is missing, too long or not text.")
+        if not storable(delivery_id):
+            return refuse(status.BAD_REQUEST, "The delivery id is not text.")
         if len(delivery_id) > DELIVERY_MAX:
             return refuse(
                 status.BAD_REQUEST, f"The delivery id is longer than {DELIVERY_MAX} characters."

@@ -5,9 +5,11 @@ the pipeline through the API, production's health check, a stale CI job), waits 
 Stageboard has answered, and says what happened and where to look:
 
 1. a new card moved to To Analyse on the board starts a task;
-2. the pipeline drives it through the stages to a deploy that waits for approval;
-3. approved (by you in the dashboard, or by the story), deployed, done: the monitor
-   watches the demo's production (the stand-in's /demo/health);
+2. a pull request on GitHub names the card: opened, it moves the task to code review and
+   its link appears on the card; merged, it moves the task to a deploy that waits for
+   approval (signed GitHub deliveries, as GitHub sends them);
+3. approved (by you in the dashboard, or by the story), deployed (GitHub's deployment
+   statuses), done: the monitor watches the demo's production (the stand-in's /demo/health);
 4. production breaks: DEGRADED, the rollback hook runs, the card shows Blocked;
 5. a stale caller tries to show Deploying on the finished task: the guard converges it;
 6. a second card is started, then deleted on the board (Plane sends no webhook for that):
@@ -21,6 +23,8 @@ was given. Exit status 0 when every step saw what it waited for.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -29,9 +33,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The demo's GitHub webhook secret (dev.py's STANDIN_GITHUB_SECRET): a local demo only.
+GITHUB_SECRET = "gh_demo_0000000000000000000000000000"
+GITHUB_REPO = "acme/demo"
+MERGE_SHA = "3f9c2e1ab4d5e6f708192a3b4c5d6e7f80912a3b"
 
 
 class StoryFailed(Exception):
@@ -105,6 +114,72 @@ class Story:
             raise StoryFailed(f"manage.py {' '.join(args)} failed: {done.stderr or done.stdout}")
         return done.stdout
 
+    def github(self, event: str, payload: dict) -> None:
+        """Deliver `payload` as GitHub would: signed, with a delivery id of its own."""
+        raw = json.dumps(payload).encode()
+        signature = hmac.new(GITHUB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(
+            f"{self.stageboard}/webhooks/github/",
+            data=raw,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "GitHub-Hookshot/demo",
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": f"sha256={signature}",
+            },
+        )
+        with self.opener.open(request, timeout=10) as answer:
+            if answer.status >= 300:
+                raise StoryFailed(f"the GitHub webhook answered {answer.status}")
+
+    def pull_request(self, action: str, key: str, title: str, *, merged=False) -> dict:
+        """A GitHub `pull_request` delivery of the demo's PR #12, with only what GitHub's own
+        payload has and Stageboard reads."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {
+            "action": action,
+            "number": 12,
+            "pull_request": {
+                "number": 12,
+                "html_url": f"https://github.com/{GITHUB_REPO}/pull/12",
+                "title": f"{key}: {title}",
+                "body": "",
+                "state": "closed" if merged else "open",
+                "draft": False,
+                "merged": merged,
+                "merged_at": now if merged else None,
+                "merge_commit_sha": MERGE_SHA if merged else None,
+                "created_at": now,
+                "updated_at": now,
+                "head": {"ref": f"{key.lower()}-dark-mode"},
+                "base": {"ref": "main"},
+            },
+            "repository": {"full_name": GITHUB_REPO, "default_branch": "main"},
+            "sender": {"login": "octo-dev"},
+        }
+
+    def deployment_status(self, state: str) -> dict:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {
+            "action": "created",
+            "deployment_status": {
+                "state": state,
+                "environment": "production",
+                "target_url": f"https://github.com/{GITHUB_REPO}/actions/runs/7",
+                "created_at": now,
+            },
+            "deployment": {
+                "sha": MERGE_SHA,
+                "ref": "main",
+                "environment": "production",
+                "created_at": now,
+            },
+            "repository": {"full_name": GITHUB_REPO, "default_branch": "main"},
+            "sender": {"login": "octo-deployer"},
+        }
+
     def wait(self, what: str, check, timeout: float | None = None):
         deadline = time.monotonic() + (timeout or self.timeout)
         while time.monotonic() < deadline:
@@ -145,13 +220,26 @@ class Story:
             f"Look: {board_url}  and  {admin}pipeline/task/",
         )
 
-        for stage in ("development", "code_review", "deploy"):
-            self.api("POST", f"tasks/{wid}/advance/", {"stage": stage, "reason": "demo story"})
-        self.api("POST", f"tasks/{wid}/deploy/request-approval/", {})
+        key = item["key"]
+        self.manage("repo", "set", "demo", "--git", f"github:{GITHUB_REPO}")
+        self.github("pull_request", self.pull_request("opened", key, "Dark mode"))
+        self.wait("the card to show Code Review", lambda: self.shown(wid) == "Code Review")
+        pr_url = f"https://github.com/{GITHUB_REPO}/pull/12"
+        self.wait(
+            "the pull request's link on the card",
+            lambda: any(link["url"] == pr_url for link in (self.card(wid) or {}).get("links", [])),
+        )
+        self.say(
+            f"A developer opened pull request #12 “{key}: Dark mode” on GitHub.",
+            "GitHub's signed webhook moved the task through development to code review (the",
+            "card shows Code Review), and the PR appeared as a link on the card.",
+            f"Look: {board_url}  and  {admin}git_hosts/gitevent/",
+        )
+        self.github("pull_request", self.pull_request("closed", key, "Dark mode", merged=True))
         self.wait("the card to show Awaiting Deploy", lambda: self.shown(wid) == "Awaiting Deploy")
         self.say(
-            "The pipeline drove it through development and code review to a deploy.",
-            "The deploy waits for an operator's approval: the card shows Awaiting Deploy.",
+            "The pull request was merged into main: the task moved to deploy, which waits",
+            "for an operator's approval (the card shows Awaiting Deploy).",
             f"Look: the dashboard {admin} (Deploys awaiting approval)",
         )
         if self.interactive:
@@ -161,12 +249,9 @@ class Story:
                     break
         if not (self.task(wid) or {}).get("deploy_approved_at"):
             self.api("POST", f"tasks/{wid}/deploy/approve/", {"reason": "demo story"})
-        self.api(
-            "POST",
-            f"tasks/{wid}/deploy/start/",
-            {"commit_sha": "3f9c2e1ab4d5e6f708192a3b4c5d6e7f80912a3b", "ref": "main"},
-        )
-        self.api("POST", f"tasks/{wid}/deploy/succeed/", {"reason": "demo story"})
+        self.github("deployment_status", self.deployment_status("in_progress"))
+        self.wait("the deploy to start", lambda: self.shown(wid) == "Deploying")
+        self.github("deployment_status", self.deployment_status("success"))
         self.wait(
             "the window to open",
             lambda: ((self.task(wid) or {}).get("window") or {}).get("state") == "active",
@@ -175,7 +260,8 @@ class Story:
             "the card to show Monitoring", lambda: self.shown(wid) == "Monitoring after Deploy"
         )
         self.say(
-            "Approved, deployed, done. The post-deploy monitor watches the demo's production",
+            "Approved, deployed (GitHub's deployment statuses), done. The post-deploy monitor",
+            "watches the demo's production",
             f"({self.plane}/demo/health) for two minutes: the card shows Monitoring after Deploy.",
             f"Look: {admin}monitoring/monitorwindow/",
         )

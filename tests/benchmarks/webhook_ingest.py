@@ -16,6 +16,11 @@ the load.
     .venv/bin/python tests/benchmarks/webhook_ingest.py --db postgres --seconds 10 \\
         --database-url postgres://postgres@127.0.0.1:5432/ingest_bench
 
+`--source github` sends GitHub's signed pull request deliveries to `POST /webhooks/github/`
+instead (each a real `pull_request` payload with its own number and delivery id, from a
+repository linked to no repo, so the cluster records each as ignored): the Git hosts' ingest
+against the same floor.
+
 The last line printed is JSON: the medians over the rounds (`stageboard_rps`,
 `baseline_rps`, `ratio` (each round's ratio to the floor of the same round), `p50_ms`,
 `p99_ms`, `baseline_p99_ms`), the sums `errors` and `lost`, `drain_per_second`, the spread
@@ -62,10 +67,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bodies(count: int) -> list[tuple[bytes, str]]:
+GITHUB_SECRET = "gh-bench-secret"
+
+
+def github_bodies(count: int) -> list[tuple[bytes, dict]]:
+    """Unique signed GitHub `pull_request` deliveries (the octokit example, renumbered).
+    The floor gets them too: it checks a Plane signature, so each carries one."""
+    from plane_integration.webhook_payloads import signature
+    from tests.git_fixtures import body, github_headers
+    from tests.git_fixtures import load as fixture
+
+    base = fixture("github", "pull_request.opened")
+    signed = []
+    for n in range(count):
+        base["pull_request"]["number"] = n + 1
+        base["pull_request"]["title"] = f"change {n} ({uuid.uuid4()})"
+        raw = body(base)
+        headers = github_headers(raw, GITHUB_SECRET, "pull_request", str(uuid.uuid4()))
+        headers["X-Plane-Signature"] = signature(raw, SECRET)
+        signed.append((raw, headers))
+    return signed
+
+
+def bodies(count: int, source: str = "plane") -> list[tuple[bytes, dict]]:
     """Unique signed Plane (community) bodies: field changes, and every MOVE_EVERY-th a move."""
     from plane_integration.webhook_payloads import signature
 
+    if source == "github":
+        return github_bodies(count)
     signed = []
     for n in range(count):
         move = n % MOVE_EVERY == 0
@@ -84,7 +113,13 @@ def bodies(count: int) -> list[tuple[bytes, str]]:
                 },
             }
         ).encode()
-        signed.append((body, signature(body, SECRET)))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Plane-Event": "issue",
+            "X-Plane-Delivery": str(uuid.uuid4()),
+            "X-Plane-Signature": signature(body, SECRET),
+        }
+        signed.append((body, headers))
     return signed
 
 
@@ -104,13 +139,7 @@ def load(port: int, path: str, work: list, seconds: float, concurrency: int) -> 
             n = next(take)
             if n >= len(work):
                 break
-            body, sig = work[n]
-            headers = {
-                "Content-Type": "application/json",
-                "X-Plane-Event": "issue",
-                "X-Plane-Delivery": str(uuid.uuid4()),
-                "X-Plane-Signature": sig,
-            }
+            body, headers = work[n]
             started = time.perf_counter()
             try:
                 connection.request("POST", path, body=body, headers=headers)
@@ -204,11 +233,21 @@ def snapshot(web: subprocess.Popen, cluster: subprocess.Popen) -> dict:
     return {"web": w, "cluster": c, "pss_mb": round(w["pss_mb"] + c["pss_mb"], 1)}
 
 
-def wait_drained(timeout: float) -> tuple[int, float]:
-    """(pending when called, seconds until none was pending)."""
+def stored(source: str):
+    """The rows each accepted delivery of `source` becomes, and the field of their state."""
+    if source == "github":
+        from git_hosts.models import GitEvent
+
+        return GitEvent.objects.all(), "outcome"
     from plane_integration.models import WebhookDelivery
 
-    pending = WebhookDelivery.objects.filter(state="pending")
+    return WebhookDelivery.objects.all(), "state"
+
+
+def wait_drained(timeout: float, source: str = "plane") -> tuple[int, float]:
+    """(pending when called, seconds until none was pending)."""
+    rows, state = stored(source)
+    pending = rows.filter(**{state: "pending"})
     started = time.perf_counter()
     backlog = pending.count()
     while pending.exists():
@@ -233,11 +272,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="threads a worker (default: gunicorn.conf.py)")
     parser.add_argument("--rate", type=int, default=4000, help="most requests a second expected")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--source", choices=["plane", "github"], default="plane", help="whose deliveries"
+    )
     args = parser.parse_args()
     say = (lambda *a: None) if args.json else print
 
     url = args.database_url if args.db == "postgres" else ""
-    env = isolated.environment(url, PLANE_WEBHOOK_SECRET=SECRET)
+    env = isolated.environment(
+        url, PLANE_WEBHOOK_SECRET=SECRET, GITHUB_WEBHOOK_SECRET=GITHUB_SECRET
+    )
     env["DJANGO_SETTINGS_MODULE"] = "tests.benchmarks.bench_settings"
     isolated.use(env)
     import django
@@ -252,6 +296,8 @@ def main() -> int:
     call_command("setup_schedules", verbosity=0)
     create_floor_table()
     WebhookDelivery.objects.all().delete()
+    stored("github")[0].delete()
+    hook_path = "/webhooks/github/" if args.source == "github" else "/webhooks/plane/"
     PlaneProject.objects.filter(project_id=PROJECT).delete()
     project = PlaneProject.objects.create(project_id=PROJECT, workspace_slug="bench", repo="shop")
     for n, (state_id, name, group) in enumerate(STATES):
@@ -291,14 +337,14 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.1)
-        for path in ("/floor/", "/webhooks/plane/"):  # warm both paths up
-            load(port, path, bodies(200), 1, 4)
-        wait_drained(120)
+        for path in ("/floor/", hook_path):  # warm both paths up
+            load(port, path, bodies(200, args.source), 1, 4)
+        wait_drained(120, args.source)
         time.sleep(3)
         at_rest = snapshot(web, cluster)
         at_end = None
         for n in range(args.rounds):
-            work = bodies(int(args.rate * args.seconds))
+            work = bodies(int(args.rate * args.seconds), args.source)
             before = floor_count()
             cpu = cpu_seconds(web.pid), cpu_seconds(cluster.pid)
             floor = load(port, "/floor/", work, args.seconds, args.concurrency)
@@ -306,16 +352,17 @@ def main() -> int:
             floor["cluster_cpu"] = cpu_seconds(cluster.pid) - cpu[1]
             floor["lost"] = floor["accepted"] - (floor_count() - before)
             time.sleep(1)
-            work = bodies(int(args.rate * args.seconds))
-            before = WebhookDelivery.objects.count()
+            work = bodies(int(args.rate * args.seconds), args.source)
+            rows, state = stored(args.source)
+            before = rows.count()
             cpu = cpu_seconds(web.pid), cpu_seconds(cluster.pid)
-            hook = load(port, "/webhooks/plane/", work, args.seconds, args.concurrency)
+            hook = load(port, hook_path, work, args.seconds, args.concurrency)
             hook["web_cpu"] = cpu_seconds(web.pid) - cpu[0]
             hook["cluster_cpu"] = cpu_seconds(cluster.pid) - cpu[1]
             if n == args.rounds - 1:
                 at_end = snapshot(web, cluster)
-            hook["lost"] = hook["accepted"] - (WebhookDelivery.objects.count() - before)
-            backlog, took = wait_drained(600)
+            hook["lost"] = hook["accepted"] - (rows.count() - before)
+            backlog, took = wait_drained(600, args.source)
             hook["backlog"] = backlog
             hook["drain_seconds"] = took
             # A backlog of less than a second's deliveries is the cluster keeping up (it polls
@@ -334,7 +381,8 @@ def main() -> int:
                 f"cluster {hook['cluster_cpu']:.1f} s"
             )
             time.sleep(1)
-        unfinished = WebhookDelivery.objects.exclude(state__in=("processed", "ignored")).count()
+        rows, state = stored(args.source)
+        unfinished = rows.exclude(**{f"{state}__in": ("processed", "applied", "ignored")}).count()
     finally:
         for process in (cluster, web):
             process.send_signal(signal.SIGTERM)
@@ -349,6 +397,7 @@ def main() -> int:
     floors = [r["floor"] for r in rounds]
     result = {
         "db": args.db,
+        "source": args.source,
         "seconds": args.seconds,
         "rounds": args.rounds,
         "connections": args.concurrency,

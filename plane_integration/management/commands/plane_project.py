@@ -79,9 +79,8 @@ class Command(BaseCommand):
             refreshed = p.states_refreshed_at.isoformat() if p.states_refreshed_at else "never"
             tasks = Task.objects.filter(project_id=p.project_id).count()
             self.stdout.write(
-                f"{p.project_id}  {p.identifier or '?'}  workspace={p.workspace_slug}  "
-                f"repo={p.repo or '-'}  "
-                f"tasks={tasks}  states read={refreshed}"
+                f"{p.project_id}  workspace={p.workspace_slug}  repo={p.repo or '-'}  "
+                f"tasks={tasks}  identifier={p.identifier or '?'}  states read={refreshed}"
             )
 
 
