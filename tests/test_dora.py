@@ -201,10 +201,17 @@ def test_the_admin_page_charts_each_key_by_week(admin_client, make_task):
         "Deployment frequency",
         "Lead time for changes",
         "Change failure rate",
-        "Time to restore",
+        "Failed deployment recovery time",
+        "Deployment rework rate",
     ]
     assert all(len(c["bars"]) == 4 for c in page.context["charts"])
     assert b"Change failure rate" in page.content
+    assert b"Time to restore" not in page.content
+    rework = page.context["report"]["overall"]["deployment_rework_rate"]
+    shown = f"{rework['rework']} of {rework['deploys']} (within 24 h of a failed"
+    assert shown.encode() in page.content
+    recovery = page.context["report"]["overall"]["failed_deployment_recovery_time"]
+    assert f"{recovery['unrestored']} not recovered yet".encode() in page.content
 
 
 def test_the_admin_page_needs_a_login(client):
