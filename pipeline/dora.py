@@ -1,21 +1,34 @@
-"""DORA's four keys from a list of deploy facts. Pure: no Django, no database.
+"""DORA's five keys from a list of deploy facts. Pure: no Django, no database.
 
 Definitions (where DORA leaves room, the choice is ours and documented):
 - a *deploy* is an attempt that reached the environment: succeeded, rolled back, degraded
   (alert only) or inconclusive. Failed and aborted attempts never went out; they are
-  counted apart, as attempts.
+  counted apart, as attempts. Only production deploys are facts: the caller leaves out
+  the others (`Deployment.production`, e.g. staging).
+- a deploy belongs to the period it *finished* in; it was *made* at its start
+  (`started_at`), else, when we never saw it start, at its finish.
 - deployment frequency: deploys in the period per day (and per week).
-- lead time for changes: from the commit time when given, else from the start of the
-  task's work, to the finish of a succeeded deploy; median and 90th percentile
-  (nearest rank), in seconds.
+- lead time for changes: from `lead_from` (the first commit of the change when the Git
+  host told us, else the task's start) to the finish of a succeeded deploy; median and
+  90th percentile (nearest rank), in seconds.
 - change failure rate: rolled back or degraded deploys over all deploys.
-- time to restore: from a rolled-back or degraded deploy to the next succeeded deploy of
-  the same repo, median in seconds; failures not restored yet are counted apart.
+- failed deployment recovery time (DORA's new name for time to restore; the report keeps
+  `time_to_restore` as an alias with the same content for one release): from a rolled-back
+  or degraded deploy to the next succeeded deploy of the same repo, median in seconds;
+  failures not recovered yet are counted apart (`unrestored`).
+- deployment rework rate: deploys of the period that are *rework* over all deploys of the
+  period. A deploy is rework when it was made (its start) after the finish of a *bad*
+  deploy of the same repo and environment and at most `rework_hours` later (the bound is
+  inclusive). Bad is `failed`, `rolled_back` or `degraded_alert_only`: a `failed` attempt
+  never reached the environment, yet the deploy made to follow it is rework all the same.
+  `inconclusive` (nothing showed it went wrong) and `aborted` (stopped, not failed) are not
+  bad. Only deploys can be rework (a failed attempt after a failed attempt is not), a
+  deploy is never its own cause, and the bad deploy may have finished before the period.
 """
 
 import math
 import statistics
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +36,9 @@ from datetime import datetime, timedelta
 SUCCEEDED = "succeeded"
 FAILURES = frozenset({"rolled_back", "degraded_alert_only"})
 REACHED = frozenset({SUCCEEDED, "inconclusive", *FAILURES})
+# What a deploy made soon after is rework for: failures, and failed attempts.
+BAD = frozenset({"failed", *FAILURES})
+REWORK_HOURS = 24.0
 OUTCOMES = ("succeeded", "failed", "rolled_back", "degraded_alert_only", "inconclusive", "aborted")
 
 
@@ -32,6 +48,12 @@ class DeployFact:
     finished_at: datetime
     outcome: str
     lead_from: datetime | None  # committed_at, else the start of the task's work
+    environment: str = "production"
+    started_at: datetime | None = None  # None when we never saw the deploy start
+
+    @property
+    def made_at(self) -> datetime:
+        return self.started_at or self.finished_at
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -46,10 +68,17 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def figures(facts: list[DeployFact], since: datetime, until: datetime) -> dict:
-    """The four keys for deploys finished in [since, until), with the counts they rest on.
+def figures(
+    facts: list[DeployFact],
+    since: datetime,
+    until: datetime,
+    *,
+    rework_hours: float = REWORK_HOURS,
+) -> dict:
+    """The five keys for deploys finished in [since, until), with the counts they rest on.
 
-    `facts` may hold later deploys too: they can restore a failure of the period.
+    `facts` may hold later deploys too: they can restore a failure of the period; and
+    earlier ones: a bad deploy up to `rework_hours` before a deploy's start makes it rework.
     """
     in_period = [f for f in facts if since <= f.finished_at < until]
     by_outcome = dict.fromkeys(OUTCOMES, 0)
@@ -65,6 +94,12 @@ def figures(facts: list[DeployFact], since: datetime, until: datetime) -> dict:
         if f.outcome == SUCCEEDED and f.lead_from is not None
     ]
     restores, unrestored = _restores(facts, in_period)
+    rework = _rework(facts, in_period, timedelta(hours=rework_hours))
+    recovery = {
+        "restored": len(restores),
+        "unrestored": unrestored,
+        "median_seconds": median(restores),
+    }
     return {
         "deploys": deploys,
         "attempts": len(in_period),
@@ -83,10 +118,14 @@ def figures(facts: list[DeployFact], since: datetime, until: datetime) -> dict:
             "deploys": deploys,
             "rate": failures / deploys if deploys else None,
         },
-        "time_to_restore": {
-            "restored": len(restores),
-            "unrestored": unrestored,
-            "median_seconds": median(restores),
+        "failed_deployment_recovery_time": recovery,
+        # Deprecated alias of failed_deployment_recovery_time, for one release.
+        "time_to_restore": dict(recovery),
+        "deployment_rework_rate": {
+            "rework": rework,
+            "deploys": deploys,
+            "rate": rework / deploys if deploys else None,
+            "hours": rework_hours,
         },
     }
 
@@ -111,6 +150,26 @@ def _restores(facts: list[DeployFact], in_period: list[DeployFact]) -> tuple[lis
     return restores, unrestored
 
 
+def _rework(facts: list[DeployFact], in_period: list[DeployFact], hours: timedelta) -> int:
+    bad: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for fact in facts:
+        if fact.outcome in BAD:
+            bad[fact.repo, fact.environment].append(fact.finished_at)
+    for times in bad.values():
+        times.sort()
+    rework = 0
+    for fact in in_period:
+        if fact.outcome not in REACHED:
+            continue
+        times = bad.get((fact.repo, fact.environment), [])
+        # The last bad finish strictly before this deploy was made (never itself: a
+        # deploy's start is at or before its finish).
+        at = bisect_left(times, fact.made_at) - 1
+        if at >= 0 and fact.made_at - times[at] <= hours:
+            rework += 1
+    return rework
+
+
 def weeks(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
     """Seven-day buckets from `since`; the last one ends at `until` (and takes in a
     remainder of under a second rather than making it a week of its own)."""
@@ -125,23 +184,30 @@ def weeks(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
 
 
 def report(
-    facts: list[DeployFact], since: datetime, until: datetime, *, repo: str | None = None
+    facts: list[DeployFact],
+    since: datetime,
+    until: datetime,
+    *,
+    repo: str | None = None,
+    rework_hours: float = REWORK_HOURS,
 ) -> dict:
     """Figures overall (or for `repo`) and per repo, and the overall figures per week."""
     repos = sorted({f.repo for f in facts if since <= f.finished_at < until})
     if repo is not None:
         facts = [f for f in facts if f.repo == repo]
         repos = [repo] if repo in repos else []
+    hours = {"rework_hours": rework_hours}
     return {
         "since": since,
         "until": until,
         "repo": repo,
-        "overall": figures(facts, since, until),
+        "overall": figures(facts, since, until, **hours),
         "repos": {
-            name: figures([f for f in facts if f.repo == name], since, until) for name in repos
+            name: figures([f for f in facts if f.repo == name], since, until, **hours)
+            for name in repos
         },
         "weekly": [
-            {"since": start, "until": end, **figures(facts, start, end)}
+            {"since": start, "until": end, **figures(facts, start, end, **hours)}
             for start, end in weeks(since, until)
         ],
     }

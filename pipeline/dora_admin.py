@@ -1,4 +1,4 @@
-"""The admin's DORA page: the four keys and a weekly bar chart per key, no JavaScript."""
+"""The admin's DORA page: the five keys and a weekly bar chart per key, no JavaScript."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -16,9 +16,14 @@ CHARTS = [
     ("Lead time for changes", "median hours", lambda f: _hours(f["lead_time"]["median_seconds"])),
     ("Change failure rate", "% of deploys", lambda f: _percent(f["change_failure_rate"]["rate"])),
     (
-        "Time to restore",
+        "Failed deployment recovery time",
         "median hours",
-        lambda f: _hours(f["time_to_restore"]["median_seconds"]),
+        lambda f: _hours(f["failed_deployment_recovery_time"]["median_seconds"]),
+    ),
+    (
+        "Deployment rework rate",
+        "% of deploys",
+        lambda f: _percent(f["deployment_rework_rate"]["rate"]),
     ),
 ]
 

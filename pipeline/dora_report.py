@@ -1,7 +1,12 @@
-"""DORA figures from the delivery record: one query, whatever the number of deployments."""
+"""DORA figures from the delivery record: one query, whatever the number of deployments.
+
+Only production deploys count (`Deployment.production`): a deploy to staging is no fact.
+"""
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -12,19 +17,36 @@ from pipeline.models import Deployment
 def dora_report(*, days: int, repo: str | None = None, now=None) -> dict:
     until = now or timezone.now()
     since = until - timedelta(days=days)
-    rows = Deployment.objects.filter(finished_at__gte=since, finished_at__lte=until).exclude(
+    hours = settings.DORA_REWORK_HOURS
+    finished = Deployment.objects.filter(production=True, finished_at__lte=until).exclude(
         outcome=""
     )
     if repo:
-        rows = rows.filter(repo=repo)
+        finished = finished.filter(repo=repo)
+    # Rework looks back from each deploy's start: also take in what finished up to the
+    # hours before the earliest start of the period's deploys (a subquery, not a query).
+    earliest = (
+        finished.filter(finished_at__gte=since)
+        .annotate(made=Coalesce("started_at", "finished_at"))
+        .order_by("made")
+        .values("made")[:1]
+    )
+    lookback = ExpressionWrapper(
+        Subquery(earliest) - timedelta(hours=hours), output_field=DateTimeField()
+    )
+    rows = finished.filter(Q(finished_at__gte=since) | Q(finished_at__gte=lookback))
     facts = [
-        dora.DeployFact(repo=r, finished_at=f, outcome=o, lead_from=lead)
-        for r, f, o, lead in rows.annotate(
+        dora.DeployFact(
+            repo=r, finished_at=f, outcome=o, lead_from=lead, environment=e, started_at=s
+        )
+        for r, f, o, lead, e, s in rows.annotate(
             lead_from=Coalesce("committed_at", "work_started_at")
-        ).values_list("repo", "finished_at", "outcome", "lead_from")
+        ).values_list("repo", "finished_at", "outcome", "lead_from", "environment", "started_at")
     ]
     # `until` is inclusive here: a deploy finished this very instant belongs to the period.
-    figures = dora.report(facts, since, until + timedelta(microseconds=1), repo=repo or None)
+    figures = dora.report(
+        facts, since, until + timedelta(microseconds=1), repo=repo or None, rework_hours=hours
+    )
     figures["until"] = until
     figures["days"] = days
     return figures

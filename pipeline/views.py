@@ -246,7 +246,7 @@ class DeploymentViewSet(mixins.ListModelMixin, GenericViewSet):
 
 
 class DoraView(APIView):
-    """DORA's four keys for the last `days` days, overall or for `repo`, with the counts
+    """DORA's five keys for the last `days` days, overall or for `repo`, with the counts
     they rest on and the same figures week by week (`pipeline.dora` says how)."""
 
     permission_classes = [ViewPermission]

@@ -1,11 +1,13 @@
 """DORA figures over a seeded history, checked against figures computed here independently."""
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
+from pipeline import dora
+from pipeline.dora_report import dora_report
 from pipeline.models import Deployment
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +21,7 @@ OUTCOMES = (
     + ["inconclusive"]
     + ["aborted"]
 )
+ENVIRONMENTS = ("production", "production-eu")
 
 
 def seed(make_task, count: int, seed_value: int = 7, *, now=None) -> None:
@@ -31,12 +34,15 @@ def seed(make_task, count: int, seed_value: int = 7, *, now=None) -> None:
         finished = now - timedelta(seconds=rng.randint(60, 45 * 86400))
         started_work = finished - timedelta(seconds=rng.randint(600, 9 * 86400))
         committed = finished - timedelta(seconds=rng.randint(60, 86400))
+        staging = rng.random() < 0.15
         rows.append(
             Deployment(
                 task=tasks[repo],
                 cycle=1,
                 repo=repo,
-                started_at=finished - timedelta(minutes=5),
+                environment="staging" if staging else rng.choice(ENVIRONMENTS),
+                production=not staging,
+                started_at=None if rng.random() < 0.2 else finished - timedelta(minutes=5),
                 finished_at=finished,
                 outcome=rng.choice(OUTCOMES),
                 work_started_at=started_work,
@@ -59,8 +65,8 @@ def middle(values):
 
 
 def expected(repo, since):
-    """The four keys by their definitions, straight from the rows."""
-    rows = list(Deployment.objects.all())
+    """The five keys by their definitions, straight from the (production) rows."""
+    rows = list(Deployment.objects.filter(production=True))
     mine = [d for d in rows if repo in (None, d.repo) and d.finished_at >= since]
     reached = [d for d in mine if d.outcome not in ("failed", "aborted")]
     failures = [d for d in mine if d.outcome in ("rolled_back", "degraded_alert_only")]
@@ -82,6 +88,18 @@ def expected(repo, since):
             restores.append((min(later) - failure.finished_at).total_seconds())
         else:
             unrestored += 1
+    bad = [d for d in rows if d.outcome in ("failed", "rolled_back", "degraded_alert_only")]
+    rework = [
+        d
+        for d in reached
+        if any(
+            (b.repo, b.environment) == (d.repo, d.environment)
+            and b.finished_at
+            < (d.started_at or d.finished_at)
+            <= b.finished_at + timedelta(hours=24)
+            for b in bad
+        )
+    ]
     return {
         "deploys": len(reached),
         "attempts": len(mine),
@@ -93,6 +111,8 @@ def expected(repo, since):
         "restore_median": middle(restores),
         "restored": len(restores),
         "unrestored": unrestored,
+        "rework": len(rework),
+        "rework_rate": len(rework) / len(reached),
     }
 
 
@@ -108,6 +128,8 @@ def observed(figures):
         "restore_median": figures["time_to_restore"]["median_seconds"],
         "restored": figures["time_to_restore"]["restored"],
         "unrestored": figures["time_to_restore"]["unrestored"],
+        "rework": figures["deployment_rework_rate"]["rework"],
+        "rework_rate": figures["deployment_rework_rate"]["rate"],
     }
 
 
@@ -133,6 +155,14 @@ def test_dora_figures_match_the_definitions_overall_and_per_repo(api, make_task)
     assert list(one["repos"]) == ["shop"]
     assert len(body["weekly"]) == 5  # 4 weeks and 2 days
     assert sum(w["attempts"] for w in body["weekly"]) == body["overall"]["attempts"]
+    assert (
+        sum(w["deployment_rework_rate"]["rework"] for w in body["weekly"])
+        == (body["overall"]["deployment_rework_rate"]["rework"])
+    )
+    assert body["overall"]["deployment_rework_rate"]["rework"] > 0
+    assert body["overall"]["deployment_rework_rate"]["hours"] == 24
+    for figures in [body["overall"], *body["repos"].values(), *body["weekly"]]:
+        assert figures["failed_deployment_recovery_time"] == figures["time_to_restore"]
 
 
 def test_dora_takes_the_same_queries_for_any_number_of_deployments(
@@ -171,11 +201,168 @@ def test_the_admin_page_charts_each_key_by_week(admin_client, make_task):
         "Deployment frequency",
         "Lead time for changes",
         "Change failure rate",
-        "Time to restore",
+        "Failed deployment recovery time",
+        "Deployment rework rate",
     ]
     assert all(len(c["bars"]) == 4 for c in page.context["charts"])
     assert b"Change failure rate" in page.content
+    assert b"Time to restore" not in page.content
+    rework = page.context["report"]["overall"]["deployment_rework_rate"]
+    shown = f"{rework['rework']} of {rework['deploys']} (within 24 h of a failed"
+    assert shown.encode() in page.content
+    recovery = page.context["report"]["overall"]["failed_deployment_recovery_time"]
+    assert f"{recovery['unrestored']} not recovered yet".encode() in page.content
 
 
 def test_the_admin_page_needs_a_login(client):
     assert client.get("/admin/dora/").status_code == 302
+
+
+# --- Deployment rework rate, from facts (pure) -----------------------------------------------
+
+T0 = datetime(2025, 3, 3, 12, tzinfo=UTC)
+
+
+def fact(hour: float, outcome="succeeded", *, repo="shop", env="production", started=True):
+    """A deploy finished `hour` hours after T0, started five minutes before (or unseen)."""
+    finished = T0 + timedelta(hours=hour)
+    return dora.DeployFact(
+        repo=repo,
+        finished_at=finished,
+        outcome=outcome,
+        lead_from=None,
+        environment=env,
+        started_at=finished - timedelta(minutes=5) if started else None,
+    )
+
+
+REWORK_CASES = {
+    "rolled back, then a deploy within the hours": ([fact(0, "rolled_back"), fact(2)], 1, 2),
+    "degraded, then a deploy beyond the hours": (
+        [fact(0, "degraded_alert_only"), fact(25)],
+        0,
+        2,
+    ),
+    "started exactly the hours after: within": (
+        [fact(0, "rolled_back"), fact(24 + 5 / 60)],
+        1,
+        2,
+    ),
+    "failed attempt, then a deploy: rework of a deploy that never went out": (
+        [fact(0, "failed"), fact(1)],
+        1,
+        1,
+    ),
+    "failed attempt after a failed attempt: no deploy, no rework": (
+        [fact(0, "failed"), fact(1, "failed")],
+        0,
+        0,
+    ),
+    "a bad deploy after a bad deploy is rework itself": (
+        [fact(0, "rolled_back"), fact(1, "rolled_back"), fact(2)],
+        2,
+        3,
+    ),
+    "another repo is not rework": ([fact(0, "rolled_back"), fact(1, repo="billing")], 0, 2),
+    "another environment is not rework": (
+        [fact(0, "rolled_back"), fact(1, env="production-eu")],
+        0,
+        2,
+    ),
+    "inconclusive is not bad": ([fact(0, "inconclusive"), fact(1)], 0, 2),
+    "aborted is not bad": ([fact(0, "aborted"), fact(1)], 0, 1),
+    "succeeded is not bad": ([fact(0), fact(1)], 0, 2),
+    "started before the bad one finished: not made after it": (
+        [fact(0, "rolled_back"), fact(0.05)],
+        0,
+        2,
+    ),
+    "never seen starting: made at its finish": (
+        [fact(0, "rolled_back"), fact(23.99, started=False), fact(24.05, started=False)],
+        1,
+        3,
+    ),
+}
+
+
+@pytest.mark.parametrize("facts, rework, deploys", REWORK_CASES.values(), ids=REWORK_CASES)
+def test_deployment_rework_rate(facts, rework, deploys):
+    figures = dora.figures(facts, T0 - timedelta(days=1), T0 + timedelta(days=7))
+    assert figures["deployment_rework_rate"] == {
+        "rework": rework,
+        "deploys": deploys,
+        "rate": rework / deploys if deploys else None,
+        "hours": 24.0,
+    }
+
+
+def test_rework_looks_back_before_the_period_and_takes_its_hours():
+    facts = [fact(-3, "rolled_back"), fact(2), fact(30)]
+    since, until = T0, T0 + timedelta(days=7)
+    assert dora.figures(facts, since, until)["deployment_rework_rate"]["rework"] == 1
+    hours = dora.figures(facts, since, until, rework_hours=1)["deployment_rework_rate"]
+    assert (hours["rework"], hours["hours"]) == (0, 1)
+    week = dora.report(facts, since, until, rework_hours=36)["weekly"][0]
+    assert week["deployment_rework_rate"]["rework"] == 2
+
+
+def test_failed_deployment_recovery_time_keeps_time_to_restore_as_an_alias():
+    facts = [fact(0, "rolled_back"), fact(3), fact(5, "degraded_alert_only")]
+    figures = dora.figures(facts, T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert figures["failed_deployment_recovery_time"] == {
+        "restored": 1,
+        "unrestored": 1,
+        "median_seconds": 3 * 3600,
+    }
+    assert figures["time_to_restore"] == figures["failed_deployment_recovery_time"]
+
+
+# --- From the delivery record -------------------------------------------------------------------
+
+
+def deployment(task, hours_ago: float, outcome="succeeded", *, now, **fields):
+    finished = now - timedelta(hours=hours_ago)
+    return Deployment.objects.create(
+        task=task,
+        cycle=1,
+        repo=task.repo,
+        started_at=finished - timedelta(minutes=5),
+        finished_at=finished,
+        outcome=outcome,
+        work_started_at=finished - timedelta(hours=4),
+        **fields,
+    )
+
+
+def test_non_production_deploys_count_in_no_dora_figure(make_task):
+    now = timezone.now()
+    task = make_task(stage="done", repo="shop")
+    other = make_task(stage="done", repo="staging-only")
+    deployment(task, 50, "rolled_back", now=now)
+    deployment(task, 49, now=now)  # restores, and is rework
+    for hours_ago, outcome in [(48, "rolled_back"), (47, "failed"), (46, "succeeded")]:
+        deployment(task, hours_ago, outcome, now=now, environment="staging", production=False)
+    deployment(other, 10, "degraded_alert_only", now=now, environment="staging", production=False)
+
+    figures = dora_report(days=30, now=now)
+    overall = figures["overall"]
+    assert (overall["deploys"], overall["attempts"]) == (2, 2)
+    assert overall["change_failure_rate"]["failures"] == 1
+    assert overall["failed_deployment_recovery_time"]["median_seconds"] == 3600
+    assert overall["lead_time"]["count"] == 1
+    assert overall["deployment_rework_rate"]["rework"] == 1
+    assert list(figures["repos"]) == ["shop"]
+    assert dora_report(days=30, repo="staging-only", now=now)["overall"]["attempts"] == 0
+
+
+def test_the_report_looks_back_the_rework_hours_before_the_period(make_task, settings):
+    now = timezone.now()
+    task = make_task(stage="done", repo="shop")
+    deployment(task, 24 * 7 + 2, "failed", now=now)  # before the period
+    deployment(task, 24 * 7 - 1, now=now)  # in it, 3 hours later: rework
+    deployment(task, 24 * 7 + 30, "rolled_back", now=now)  # long before
+    week = dora_report(days=7, now=now)["overall"]
+    assert (week["attempts"], week["deployment_rework_rate"]["rework"]) == (1, 1)
+    settings.DORA_REWORK_HOURS = 2.5
+    rate = dora_report(days=7, now=now)["overall"]["deployment_rework_rate"]
+    assert (rate["rework"], rate["hours"]) == (0, 2.5)
