@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from git_hosts.ingest import request_drain
 from git_hosts.models import GitEvent, GitRepo, PullRequest, PullRequestLink
 from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
-from plane_integration.webhook_payloads import clean_text
+from pipeline.text import clean_text
 
 
 @admin.register(GitRepo)

@@ -25,17 +25,15 @@ from django.utils import timezone
 from git_hosts import links, payloads, rules
 from git_hosts.models import GitEvent, GitRepo, PullRequest, PullRequestLink
 from git_hosts.signals import deploy_refused
-from pipeline import deployments, engine, switchboard
+from pipeline import deployments, engine, switchboard, work_items
 from pipeline.models import StageChange, Task
 from pipeline.stages import DeployPhase, Stage
-from plane_integration import work_items
-from plane_integration.client import PlaneUnreadable
-from plane_integration.webhook_payloads import clean_text
+from pipeline.text import clean_text
 
 logger = logging.getLogger(__name__)
 
 Outcome = GitEvent.Outcome
-TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
+TRANSIENT = (work_items.Unreadable, OperationalError, InterfaceError, IntegrityError)
 CALLER_MAX = StageChange._meta.get_field("caller").max_length
 TITLE_MAX = Task._meta.get_field("title").max_length
 
@@ -148,27 +146,25 @@ def caller(provider: str, actor: str) -> str:
 # --- pull requests -------------------------------------------------------------------------
 
 
-def named_tasks(fact: payloads.PullRequestEvent) -> tuple[list[str], dict]:
-    """The work items the PR names (`DEMO-42`), and the projects by identifier."""
-    projects = work_items.project_identifiers()
-    return payloads.references(fact.text, set(projects)), projects
+def named_tasks(fact: payloads.PullRequestEvent) -> list[str]:
+    """The work items the PR names (`DEMO-42`) in the projects the board knows."""
+    return payloads.references(fact.text, work_items.project_identifiers())
 
 
 def start_named_tasks(fact: payloads.PullRequestEvent, repo: GitRepo) -> None:
     """A work item the PR names that has no task yet starts one, as To Analyse does: the
-    title from Plane, the repo from the link. Raises PlaneUnreadable to be retried."""
-    named, projects = named_tasks(fact)
+    title from Plane, the repo from the link. Raises `Unreadable` to be retried."""
+    named = named_tasks(fact)
     known = set(Task.objects.filter(identifier__in=named).values_list("identifier", flat=True))
     for readable in named:
         if readable in known:
             continue
-        project = projects[readable.rsplit("-", 1)[0]]
-        item = work_items.find_work_item(readable, project)
+        item = work_items.find_work_item(readable)
         if item is None:
             continue  # Plane has no such work item: the PR's text only looked like one
         task, created = engine.create_task(
             work_item_id=item.id,
-            project_id=project.project_id,
+            project_id=item.project_id,
             title=clean_text(item.name)[:TITLE_MAX],
             repo=repo.repo,
             identifier=readable,
@@ -186,8 +182,7 @@ def apply_pull_request(fact: payloads.PullRequestEvent, repo: GitRepo, provider:
     if pr is not None and fact.event_at < pr.event_at:
         return Outcome.STALE, f"{label}: older than the event applied last (stale)", []
     pr = record_pull_request(pr, fact, repo)
-    named, _ = named_tasks(fact)
-    for task in Task.objects.filter(identifier__in=named):
+    for task in Task.objects.filter(identifier__in=named_tasks(fact)):
         link, created = PullRequestLink.objects.get_or_create(
             pull_request=pr, task=task, defaults={"next_attempt_at": timezone.now()}
         )

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 
 from git_hosts.models import GitEvent, Provider
 from pipeline import inbox
-from plane_integration.webhook_payloads import clean_text
+from pipeline.text import clean_text
 
 Outcome = GitEvent.Outcome
 DRAIN = "git_hosts.drain.drain_git_events"

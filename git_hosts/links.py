@@ -1,9 +1,9 @@
 """Each pull request as one link on its work item, below the board's priority.
 
 A `PullRequestLink` is due until Plane shows the link. `send_links` (a q task, queued when
-a link is recorded and run every minute) sends the due ones: it claims each with a
-conditional UPDATE, leaves the rate budget's slots for every board row due now plus a
-reserve (as deploy comments do), and on a failure keeps the link due with a doubling
+a link is recorded and run every minute) sends the due ones through the board
+(`pipeline.work_items.add_link`, which leaves the rate budget to the statuses first): it
+claims each with a conditional UPDATE, and on a failure keeps the link due with a doubling
 backoff. A stage move never waits for a link: they are separate work.
 
 Sending twice is harmless: Plane answers "URL already exists for this Issue", which is
@@ -20,10 +20,7 @@ from django.utils import timezone
 
 from git_hosts.models import PullRequestLink
 from pipeline import inbox
-from plane_integration.deploy_comments import budget_reserve
-from plane_integration.models import BoardStatus
-from plane_integration.sync import due as board_row_due
-from plane_integration.work_items import add_link
+from pipeline.work_items import add_link
 
 QUEUED = "stageboard:git-links-queued"
 CLAIM = timedelta(seconds=90)
@@ -58,17 +55,16 @@ def send_links(max_seconds: float | None = None) -> dict:
         # The claim: push the next attempt past the claim's end; only one worker wins.
         if not PullRequestLink.objects.filter(_due(now), pk=pk).update(next_attempt_at=now + CLAIM):
             continue
-        reserve = budget_reserve() + BoardStatus.objects.filter(board_row_due(now)).count()
-        if not send_one(pk, report, reserve):
+        if not send_one(pk, report):
             break
     return report
 
 
-def send_one(pk: int, report: dict, reserve: int) -> bool:
+def send_one(pk: int, report: dict) -> bool:
     """Send one claimed link; False when the budget is spent (end the run)."""
     link = PullRequestLink.objects.select_related("pull_request__git_repo", "task").get(pk=pk)
     pr = link.pull_request
-    outcome = add_link(link.task, pr.url, pr.label, reserve=reserve)
+    outcome = add_link(link.task, pr.url, pr.label)
     now = timezone.now()
     mine = PullRequestLink.objects.filter(pk=pk)
     if outcome.ok:

@@ -20,7 +20,7 @@ from git_hosts import signatures
 from git_hosts.ingest import store
 from git_hosts.models import GitEvent, Provider
 from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
-from plane_integration.webhook_payloads import storable
+from pipeline.text import storable
 
 logger = logging.getLogger(__name__)
 

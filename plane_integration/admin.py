@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
+from pipeline.text import clean_text
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
@@ -22,7 +23,6 @@ from plane_integration.models import (
     WebhookDelivery,
 )
 from plane_integration.states import refresh_states, resolution_table
-from plane_integration.webhook_payloads import clean_text
 
 
 class PlaneStateInline(RecordInline):

@@ -9,6 +9,13 @@ def record_deploy_comment(sender, **kwargs):
     record(sender, **kwargs)
 
 
+def _work_items():
+    # Imported on the first question, not at start-up, for the same reason.
+    from plane_integration import work_items
+
+    return work_items
+
+
 class PlaneIntegrationConfig(AppConfig):
     name = "plane_integration"
     verbose_name = "Plane board"
@@ -20,4 +27,11 @@ class PlaneIntegrationConfig(AppConfig):
         task_changed.connect(show_task_changes, dispatch_uid="plane_integration.show_task_changes")
         deployment_settled.connect(
             record_deploy_comment, dispatch_uid="plane_integration.deploy_comments"
+        )
+        from pipeline import work_items
+
+        work_items.register(
+            identifiers=lambda: _work_items().project_identifiers(),
+            find=lambda readable: _work_items().find_work_item(readable),
+            link=lambda task, url, title: _work_items().add_link(task, url, title),
         )

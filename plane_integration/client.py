@@ -50,10 +50,6 @@ def time_limit(at: float | None) -> Iterator[None]:
         _time_limit.reset(token)
 
 
-class PlaneUnreadable(RuntimeError):
-    """Plane could not tell us what we need now; it may later."""
-
-
 @dataclass(frozen=True)
 class PlaneResult:
     ok: bool

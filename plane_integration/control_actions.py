@@ -8,9 +8,9 @@ item id decide, not what either caller read before.
 from pipeline import engine
 from pipeline.models import Task
 from pipeline.stages import TERMINAL_STAGES, Stage
+from pipeline.text import clean_text
 from plane_integration import work_items
 from plane_integration.models import PlaneProject
-from plane_integration.webhook_payloads import clean_text
 
 STARTED, REOPENED, CANCELLED = "started", "reopened", "cancelled"
 TITLE_MAX_CHARS = Task._meta.get_field("title").max_length

@@ -11,12 +11,14 @@ from django.utils import timezone
 
 from pipeline import inbox
 from pipeline.models import StageChange, Task
+from pipeline.text import clean_text
+from pipeline.work_items import Unreadable
 from plane_integration import board, control_actions, statuses
-from plane_integration.client import PlaneClient, PlaneUnreadable
+from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
 from plane_integration.models import PlaneProject, WebhookDelivery
 from plane_integration.states import cached_states, claim_states_read, refresh_states
-from plane_integration.webhook_payloads import Delivery, clean_text, parse
+from plane_integration.webhook_payloads import Delivery, parse
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
 # serialisation timeout, a race on a unique key. Anything else (a value no column takes, a
 # body that no longer parses, a bug) fails the same way every time, so it is recorded once
 # and not retried; an operator can re-process the delivery after a fix.
-TRANSIENT = (PlaneUnreadable, OperationalError, InterfaceError, IntegrityError)
+TRANSIENT = (Unreadable, OperationalError, InterfaceError, IntegrityError)
 
 
 def uuid_or_none(value: str | None) -> str | None:
@@ -233,7 +235,7 @@ def learn_states(delivery: Delivery) -> None:
     result = refresh_states(project, client)
     if not result.ok:
         # Without the states a control cannot be told from drift: fail, to be retried.
-        raise PlaneUnreadable(f"cannot read the states of {project}: {result.error}")
+        raise Unreadable(f"cannot read the states of {project}: {result.error}")
 
 
 def state_group(delivery: Delivery, states: list[statuses.State]) -> str | None:

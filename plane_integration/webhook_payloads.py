@@ -8,9 +8,10 @@ Two formats arrive (PLANE.md): the community edition's (`event`, `action`, `data
 import hashlib
 import hmac
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from pipeline.text import clean_text, storable
 
 # Older servers sent present-tense actions.
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
@@ -21,23 +22,10 @@ EVENT_MAX_CHARS = 50
 DEDUPE_KEY_MAX_CHARS = 200
 V2_PREFIX = "v2:"
 EVENT_ID_MAX_CHARS = DEDUPE_KEY_MAX_CHARS - len(V2_PREFIX)
-# What no text column takes: NUL (PostgreSQL refuses it) and unpaired surrogates (not
-# encodable as UTF-8). json.loads joins a valid pair into one character, so any
-# surrogate left in a decoded string is unpaired.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class ShapeError(ValueError):
     """The body is authentic but not a Plane webhook we can read."""
-
-
-def storable(text: str) -> bool:
-    return _UNSTORABLE.search(text) is None
-
-
-def clean_text(text: str) -> str:
-    """`text` with what no database column can hold replaced by U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def signature(body: bytes, secret: str) -> str:

@@ -1,39 +1,24 @@
-"""What other apps may ask of Plane about work items: their readable ids and their links.
+"""The board's answers about work items: their readable ids (`DEMO-42`) and their links.
 
-The Git hosts (git_hosts) name work items as people do (`DEMO-42`) and put each pull
-request on its work item as a link. They ask through these few functions, which use the
-one Plane client and its rate budget, and never raise for Plane's sake: a failure is an
-outcome (`LinkOutcome`) or, where nothing can be decided without Plane, `PlaneUnreadable`
-for the caller to retry later.
+Registered into `pipeline.work_items` when the app is ready, so other layers (the Git hosts)
+ask without importing the board. They use the one Plane client and its rate budget, and
+never raise for Plane's sake: a failure is an outcome (`LinkOutcome`) or, where nothing can
+be decided without Plane, `Unreadable` for the caller to retry later.
 """
 
 import logging
-from dataclasses import dataclass
+
+from django.utils import timezone
 
 from pipeline.models import Task
-from plane_integration.client import PlaneClient, PlaneUnreadable
-from plane_integration.models import PlaneProject
-from plane_integration.webhook_payloads import clean_text
+from pipeline.text import clean_text
+from pipeline.work_items import LinkOutcome, Unreadable, WorkItem
+from plane_integration.client import PlaneClient
+from plane_integration.models import BoardStatus, PlaneProject
 
 logger = logging.getLogger(__name__)
 
 ALREADY_LINKED = "URL already exists"
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    id: str
-    project: PlaneProject
-    name: str
-    identifier: str  # DEMO-42
-
-
-@dataclass(frozen=True)
-class LinkOutcome:
-    ok: bool  # the link is on the work item (made now, or there already)
-    error: str = ""
-    retry_after: float | None = None  # the budget is spent: try again then
-    skipped: bool = False  # Plane is not configured, or the project not registered
 
 
 def identifier(project: PlaneProject, sequence_id) -> str:
@@ -57,7 +42,12 @@ def learn_identifier(task: Task, project: PlaneProject, work_item: object) -> No
         task.identifier = readable
 
 
-def project_identifiers(client: PlaneClient | None = None) -> dict[str, PlaneProject]:
+def project_identifiers() -> set[str]:
+    """The identifiers (upper case) of the registered projects."""
+    return set(projects_by_identifier())
+
+
+def projects_by_identifier(client: PlaneClient | None = None) -> dict[str, PlaneProject]:
     """The registered projects by identifier (upper case). A project whose identifier is
     not known yet is read from Plane (one GET, once: it is stored)."""
     projects = {}
@@ -84,34 +74,41 @@ def learn_project_identifier(project: PlaneProject, client: PlaneClient | None =
     return project.identifier
 
 
-def find_work_item(readable: str, project: PlaneProject) -> WorkItem | None:
-    """The work item `DEMO-42` of `project`, or None when Plane says there is none.
-    Raises `PlaneUnreadable` when Plane cannot answer now."""
+def find_work_item(readable: str) -> WorkItem | None:
+    """The work item `DEMO-42` of the registered project DEMO, or None when Plane says
+    there is none. Raises `Unreadable` when Plane cannot answer now."""
+    project = projects_by_identifier().get(readable.rsplit("-", 1)[0].upper())
+    if project is None:
+        return None
     client = PlaneClient.from_settings()
     if client is None:
-        raise PlaneUnreadable("Plane is not configured")
+        raise Unreadable("Plane is not configured")
     result = client.get_work_item_by_identifier(
         project.workspace_slug, str(project.project_id), readable
     )
     if result.status == 404:
         return None
     if not result.ok or not isinstance(result.data, dict):
-        raise PlaneUnreadable(f"cannot read {readable} from Plane: {result.error or 'no item'}")
+        raise Unreadable(f"cannot read {readable} from Plane: {result.error or 'no item'}")
     item = result.data
     if str(item.get("project", project.project_id)) != str(project.project_id):
         return None
     return WorkItem(
         id=str(item.get("id")),
-        project=project,
+        project_id=str(project.project_id),
         name=item.get("name") if isinstance(item.get("name"), str) else "",
         identifier=readable,
     )
 
 
-def add_link(task: Task, url: str, title: str, *, reserve: int = 0) -> LinkOutcome:
-    """Put a link to `url` on the task's work item; `reserve` budget slots stay free for
-    the board sync (a link has the lower priority). Plane's answer that the URL is there
-    already is success."""
+def add_link(task: Task, url: str, title: str) -> LinkOutcome:
+    """Put a link to `url` on the task's work item. A link has a lower priority than the
+    statuses: it leaves a budget slot for every board row due now, and a reserve, as a
+    deploy comment does. Plane's answer that the URL is there already is success."""
+    from plane_integration.deploy_comments import budget_reserve
+    from plane_integration.sync import due
+
+    reserve = budget_reserve() + BoardStatus.objects.filter(due(timezone.now())).count()
     client = PlaneClient.from_settings()
     if client is None:
         return LinkOutcome(False, "Plane is not configured", skipped=True)
