@@ -18,7 +18,8 @@ Pages (no API key: they stand for a signed-in person's browser):
   ``POST /demo/health`` ``fail=1|0`` breaks or mends it; ``POST /demo/rollback`` is the
   demo's rollback hook: it mends production and counts the rollback.
 
-Standard library only, like the server.
+Standard library only, like the server; it imports nothing of the stand-in (the server
+imports it, and passes itself in).
 """
 
 from __future__ import annotations
@@ -27,10 +28,26 @@ import html
 import json
 import re
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from plane_standin.server import PlaneStandIn
+
+class StandIn(Protocol):
+    """What the pages need of the stand-in (`plane_standin.server.PlaneStandIn` is one).
+
+    Said here rather than imported: the server imports this module, never the other way."""
+
+    bot_user_id: str
+    demo_health_failing: bool
+    demo_rollbacks: int
+
+    def projects(self) -> list[dict]: ...
+    def project(self, project_id: str) -> dict: ...
+    def states(self, project_id: str) -> list[dict]: ...
+    def work_items(self, project_id: str) -> list[dict]: ...
+    def set_state(self, work_item_id: str, state: str) -> None: ...
+    def create_work_item_as_person(self, project_id: str, name: str, state: str) -> str: ...
+    def delete_work_item(self, work_item_id: str) -> None: ...
+
 
 WEB_ITEM = re.compile(r"^/(?P<slug>[^/]+)/projects/(?P<project>[^/]+)/issues/(?P<item>[^/]+)/?$")
 
@@ -51,7 +68,7 @@ def handles(path: str) -> bool:
     )
 
 
-def answer(standin: PlaneStandIn, method: str, path: str, query: dict, body: bytes) -> Page:
+def answer(standin: StandIn, method: str, path: str, query: dict, body: bytes) -> Page:
     form = {**query, **dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))}
     try:
         return _route(standin, method, path, form)
@@ -61,7 +78,7 @@ def answer(standin: PlaneStandIn, method: str, path: str, query: dict, body: byt
         return _text(400, str(bad))
 
 
-def _route(standin: PlaneStandIn, method: str, path: str, form: dict) -> Page:
+def _route(standin: StandIn, method: str, path: str, form: dict) -> Page:
     if path == "/demo/health":
         if method == "POST":
             standin.demo_health_failing = form.get("fail", "1") not in ("0", "false", "")
@@ -94,14 +111,14 @@ def _route(standin: PlaneStandIn, method: str, path: str, form: dict) -> Page:
     return _redirect(f"/board/?project={project}{refresh}")
 
 
-def _first_project(standin: PlaneStandIn) -> str:
+def _first_project(standin: StandIn) -> str:
     projects = standin.projects()
     if not projects:
         raise KeyError("no project")
     return projects[0]["id"]
 
 
-def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
+def _board_data(standin: StandIn, project_id: str) -> dict[str, Any]:
     project = standin.project(project_id)
     # As Plane's board orders its columns: by group (backlog first), then by sequence.
     groups = ("backlog", "unstarted", "started", "completed", "cancelled", "triage")
@@ -128,7 +145,7 @@ def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
     }
 
 
-def _board_html(standin: PlaneStandIn, project_id: str, form: dict) -> str:
+def _board_html(standin: StandIn, project_id: str, form: dict) -> str:
     data = _board_data(standin, project_id)
     e = html.escape
     keep = "0" if form.get("refresh") == "0" else ""

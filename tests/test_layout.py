@@ -44,6 +44,18 @@ def test_the_stand_in_lives_outside_the_board_and_imports_nothing_of_the_project
         assert not {m.split(".")[0] for m in imported_modules(path)} & project, path
 
 
+def test_the_stand_ins_parts_import_one_way_the_server_puts_them_together():
+    # No circle: the board page, the API, the controls and the world never import the server,
+    # and the board page imports no other part (it says what it needs as a Protocol).
+    parts = {p.stem: imported_modules(p) for p in (ROOT / "plane_standin").glob("*.py")}
+    for name in ("board", "api", "controls", "world"):
+        assert "plane_standin.server" not in parts[name], name
+    assert not {m for m in parts["board"] if m.startswith("plane_standin")}
+    server = (ROOT / "plane_standin" / "server.py").read_text()
+    assert "from plane_standin import board" in server
+    assert {"plane_standin.api", "plane_standin.controls", "plane_standin.world"} <= parts["server"]
+
+
 def test_the_monitor_answers_the_boards_window_questions_through_pipeline(make_task):
     from datetime import timedelta
 
