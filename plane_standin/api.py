@@ -1,8 +1,9 @@
 """The stand-in's API: the routes of Plane's REST API v1 the service uses, in Plane's shapes.
 
-Under ``/api/v1/workspaces/{slug}/``: a project's ``states/``, its ``work-items/`` (list, one
-item: GET and PATCH) and an item's ``comments/`` (list and create), and
-``work-items/{IDENTIFIER}-{N}/`` (an item by its readable id).
+Under ``/api/v1/workspaces/{slug}/``: ``projects/{project_id}/`` (the project), its
+``states/``, its ``work-items/`` (list, one item: GET and PATCH), an item's ``comments/`` and
+``links/`` (each: list and create), and ``work-items/{IDENTIFIER}-{N}/`` (an item by its
+readable id).
 Project-level item routes answer under both path forms, ``work-items/`` and the older
 ``issues/``, unless the stand-in is made with fewer (`path_forms`).
 
@@ -19,6 +20,7 @@ import json
 import math
 import re
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,10 +44,12 @@ _PROJECT = _WS + r"projects/(?P<project>[^/]+)/"
 _FORM = r"(?P<form>work-items|issues)/"
 _ITEM = _PROJECT + _FORM + r"(?P<item>[^/]+)/"
 _ROUTES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("project", re.compile(_PROJECT + r"$"), ("GET",)),
     ("states", re.compile(_PROJECT + r"states/$"), ("GET",)),
     ("items", re.compile(_PROJECT + _FORM + r"$"), ("GET",)),
     ("item", re.compile(_ITEM + r"$"), ("GET", "PATCH")),
     ("comments", re.compile(_ITEM + r"comments/$"), ("GET", "POST")),
+    ("links", re.compile(_ITEM + r"links/$"), ("GET", "POST")),
     ("readable", re.compile(_WS + _FORM + r"(?P<ident>[^/]+)-(?P<seq>\d+)/$"), ("GET",)),
 ]
 
@@ -134,6 +138,8 @@ class Api:
         if name == "readable":
             return self._get_readable(params["slug"], params["ident"], params["seq"], query)
         project = self._find_project(params["slug"], params["project"])
+        if name == "project":
+            return _json(200, _only_fields(self._api_project(project), query))
         if name == "states":
             return _json(200, self._paginate(project["states"], query))
         if name == "items":
@@ -150,6 +156,10 @@ class Api:
             return _json(200, _only_fields(self._api_item(item), query))
         if name == "item":
             return self._patch(item, body)
+        if name == "links":
+            if method == "GET":
+                return _json(200, self._paginate(self.links(item["id"]), query))
+            return self._link(item, body)
         if method == "GET":
             return _json(200, self._paginate(self._comments[item["id"]], query))
         return self._comment(item, body)
@@ -249,6 +259,23 @@ class Api:
         self._queue_webhooks("issue_comment", "created", dict(comment), [activity])
         return _json(201, comment)
 
+    def _link(self, item: dict[str, Any], body: bytes) -> _Response:
+        """Plane's link serializer: a valid http(s) URL, an optional title, one URL per item.
+        Plane sends no webhook for a link (its activity is no work item change)."""
+        data = _json_object(body)
+        url, title = data.get("url"), data.get("title")
+        if not _http_url(url):
+            raise _Refusal(400, {"url": ["Enter a valid URL."]})
+        if title is not None and not isinstance(title, str):
+            raise _Refusal(400, {"title": ["Not a valid string."]})
+        if title is not None and len(title) > 255:
+            raise _Refusal(400, {"title": ["Ensure this field has no more than 255 characters."]})
+        try:
+            link = self.add_link(item["id"], url, title)
+        except ValueError as refused:
+            raise _Refusal(400, {"error": str(refused)}) from None
+        return _json(201, link)
+
     def _paginate(self, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
         """Plane's cursor pagination. Cursor "V:P:X" is page P (from 0) of pages of V rows."""
         try:
@@ -285,6 +312,20 @@ class Api:
             "extra_stats": None,
             "results": results,
         }
+
+
+def _http_url(value: Any) -> bool:
+    """What Django's URLValidator (http and https only) accepts, roughly: a scheme, a host."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return False
+    if any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 (a bad port raises)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _ordered(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:

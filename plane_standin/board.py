@@ -8,7 +8,8 @@ community edition sends no webhook for a deletion: the reconciler has to notice)
 
 Pages (no API key: they stand for a signed-in person's browser):
 
-- ``GET /board/`` (``?project=ID``, ``?refresh=0`` to stop the 5 s reload): columns per state
+- ``GET /board/`` (``?project=ID``, ``?refresh=0`` to stop the 5 s reload): columns per state,
+  each card with its readable id (``DEMO-3``) and its links (a pull request's) under it
 - ``POST /board/move`` ``item``, ``state`` (id or name); ``POST /board/create`` ``name``,
   ``state``; ``POST /board/delete`` ``item``: each answers 303 back to the board
 - ``GET /board.json``: the same as data, for scripts (``python dev.py demo``)
@@ -44,6 +45,7 @@ class StandIn(Protocol):
     def project(self, project_id: str) -> dict: ...
     def states(self, project_id: str) -> list[dict]: ...
     def work_items(self, project_id: str) -> list[dict]: ...
+    def links(self, work_item_id: str) -> list[dict]: ...
     def set_state(self, work_item_id: str, state: str) -> None: ...
     def create_work_item_as_person(self, project_id: str, name: str, state: str) -> str: ...
     def delete_work_item(self, work_item_id: str) -> None: ...
@@ -137,6 +139,9 @@ def _board_data(standin: StandIn, project_id: str) -> dict[str, Any]:
                 "state": i["state"],
                 "state_name": next(s["name"] for s in states if s["id"] == i["state"]),
                 "updated_by": i["updated_by"],
+                "links": [
+                    {"url": link["url"], "title": link["title"]} for link in standin.links(i["id"])
+                ],
             }
             for i in items
         ],
@@ -166,6 +171,12 @@ def _board_html(standin: StandIn, project_id: str, form: dict) -> str:
         for item in (i for i in data["work_items"] if i["state"] == state["id"]):
             by = "Stageboard" if item["updated_by"] == standin.bot_user_id else "a person"
             moved = f"<small>last moved by {by}</small>" if item["updated_by"] else ""
+            links = "".join(
+                f'<li><a href="{e(link["url"])}" rel="noreferrer">'
+                f"{e(link['title'] or link['url'])}</a></li>"
+                for link in item["links"]
+            )
+            links = f'<ul class="links">{links}</ul>' if links else ""
             cards.append(
                 f'<div class="card" id="item-{e(item["id"])}" data-name="{e(item["name"])}">'
                 f"<b>{e(item['key'])}</b> {e(item['name'])}<br>{moved}"
@@ -175,7 +186,7 @@ def _board_html(standin: StandIn, project_id: str, form: dict) -> str:
                 f'<button type="submit" class="move">Move</button></form>'
                 f'<form method="post" action="/board/delete">{hidden}'
                 f'<input type="hidden" name="item" value="{e(item["id"])}">'
-                f'<button type="submit" class="delete">Delete</button></form></div>'
+                f'<button type="submit" class="delete">Delete</button></form>{links}</div>'
             )
         columns.append(
             f'<section class="column" data-state="{e(state["name"])}" '
@@ -203,6 +214,8 @@ header {{ display: flex; gap: 24px; align-items: baseline; flex-wrap: wrap; }}
         box-shadow: 0 1px 2px rgba(0,0,0,.12); font-size: 13px; }}
 .card form {{ display: inline; }} .card select {{ max-width: 120px; font-size: 12px; }}
 .card small {{ color: #6b7280; }}
+.card .links {{ margin: 4px 0 0; padding-left: 16px; font-size: 11px; }}
+.card .links a {{ color: #4b5563; word-break: break-all; }}
 .ok {{ color: #15803d; }} .failing {{ color: #b91c1c; font-weight: bold; }}
 </style></head><body>
 <header><h1>{e(data["project"]["workspace_slug"])} / {e(data["project"]["identifier"])}</h1>

@@ -1,7 +1,7 @@
 """A small fake Plane server for tests and local demos.
 
-It speaks the slice of Plane's REST API v1 the service uses (states, work items by uuid and by
-readable id, comments), with Plane's authentication, cursor pagination and
+It speaks the slice of Plane's REST API v1 the service uses (the project, states, work items by
+uuid and by readable id, comments, links), with Plane's authentication, cursor pagination and
 per-key rate limit, and sends webhooks the way Plane v1.3 (community edition) does. Faults can
 be injected (failures, delays) and every request is recorded, so tests can assert on what a
 client actually sent.

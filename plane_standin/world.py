@@ -1,4 +1,4 @@
-"""The stand-in's world: workspaces, projects, states, work items and comments.
+"""The stand-in's world: workspaces, projects, states, work items, comments and links.
 
 What Plane stores, and the methods tests call to set it up (`add_project`, `add_work_item`)
 and to change it as a person in Plane's web app would (`set_state`,
@@ -53,6 +53,8 @@ DEMO_WORK_ITEM_IDS: tuple[str, ...] = tuple(
 
 PRIORITIES = ("urgent", "high", "medium", "low", "none")
 STATE_GROUPS = ("backlog", "unstarted", "started", "completed", "cancelled", "triage")
+# What Plane's link serializer answers for a second link with the same URL on one work item.
+LINK_EXISTS = "URL already exists for this Issue"
 
 # Plane's colours for its default states; other states get their group's colour.
 _GROUP_COLORS = {
@@ -114,6 +116,7 @@ class World:
         self._states: dict[str, dict[str, Any]] = {}
         self._items: dict[str, dict[str, Any]] = {}  # insertion order is creation order
         self._comments: dict[str, list[dict[str, Any]]] = {}
+        self._links: dict[str, list[dict[str, Any]]] = {}  # newest first, as Plane lists them
         # The demo's "production" (plane_standin.board): its health check and rollback hook.
         self.demo_health_failing = False
         self.demo_rollbacks = 0
@@ -136,6 +139,7 @@ class World:
         *,
         project_id: str | None = None,
         identifier: str = "PROJ",
+        name: str | None = None,
         states: list[tuple[str, str]] | None = None,
     ) -> str:
         project_id = project_id or str(uuid.uuid4())
@@ -158,11 +162,15 @@ class World:
             ):
                 raise ValueError(f"identifier {identifier} is taken in workspace {workspace}")
             workspace_id = self.add_workspace(workspace)
+            now = now_iso()
             self._projects[project_id] = {
                 "id": project_id,
                 "identifier": identifier,
+                "name": name or identifier,
                 "workspace_slug": workspace,
                 "workspace": workspace_id,
+                "created_at": now,
+                "updated_at": now,
                 "states": [],
                 "next_sequence": 1,
             }
@@ -237,7 +245,38 @@ class World:
                 "archived_at": None,
             }
             self._comments[work_item_id] = []
+            self._links[work_item_id] = []
         return work_item_id
+
+    def add_link(
+        self, work_item_id: str, url: str, title: str | None = None, *, by: str | None = None
+    ) -> dict:
+        """Attach a link to a work item, by the bot unless `by` names someone else.
+
+        The same URL twice on one work item is refused (ValueError), as Plane refuses it.
+        """
+        with self._lock:
+            item = self._items[work_item_id]
+            links = self._links[work_item_id]
+            if any(link["url"] == url for link in links):
+                raise ValueError(LINK_EXISTS)
+            now = now_iso()
+            link = {
+                "id": str(uuid.uuid4()),
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+                "title": title,
+                "url": url,
+                "metadata": {},
+                "created_by": by or self.bot_user_id,
+                "updated_by": None,
+                "project": item["project"],
+                "workspace": item["workspace"],
+                "issue": work_item_id,
+            }
+            links.insert(0, link)
+            return dict(link)
 
     # -------------------------------------------------------------------------- a person's acts
 
@@ -272,6 +311,7 @@ class World:
         with self._lock:
             del self._items[work_item_id]
             self._comments.pop(work_item_id, None)
+            self._links.pop(work_item_id, None)
 
     def archive_work_item(self, work_item_id: str) -> None:
         """Archive an item as Plane does: gone from the list and from GET (404), yet a PATCH
@@ -324,6 +364,13 @@ class World:
         with self._lock:
             return [dict(c) for c in self._comments[work_item_id]]
 
+    def links(self, work_item_id: str) -> list[dict]:
+        """The work item's links, newest first (as Plane lists them)."""
+        with self._lock:
+            return [
+                dict(link, metadata=dict(link["metadata"])) for link in self._links[work_item_id]
+            ]
+
     def work_item_webhook_data(self, work_item_id: str) -> dict:
         with self._lock:
             return self._webhook_item(self._items[work_item_id])
@@ -345,6 +392,22 @@ class World:
         item["state"] = state_id
         completed = self._states[state_id]["group"] == "completed"
         item["completed_at"] = (item["completed_at"] or now_iso()) if completed else None
+
+    def _api_project(self, project: dict[str, Any]) -> dict[str, Any]:
+        # The fields of Plane's ProjectSerializer the service and tests may read.
+        return {
+            "id": project["id"],
+            "identifier": project["identifier"],
+            "name": project["name"],
+            "description": "",
+            "network": 2,
+            "workspace": project["workspace"],
+            "archived_at": None,
+            "created_at": project["created_at"],
+            "updated_at": project["updated_at"],
+            "created_by": self.bot_user_id,
+            "updated_by": None,
+        }
 
     def _api_item(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -428,6 +491,7 @@ def seed_demo(standin: World) -> dict:
         DEMO_WORKSPACE,
         project_id=DEMO_PROJECT_ID,
         identifier="DEMO",
+        name="Demo",
         states=DEFAULT_STATES + PIPELINE_STATES,
     )
     work_items = [
