@@ -5,3 +5,10 @@ class GitHostsConfig(AppConfig):
     name = "git_hosts"
     verbose_name = "Git hosts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from git_hosts.ingest import DRAIN
+        from pipeline import drains
+
+        # The q cluster loads the events drain before it forks (pipeline imports nothing here).
+        drains.register(DRAIN)

@@ -21,15 +21,18 @@ class PlaneIntegrationConfig(AppConfig):
     verbose_name = "Plane board"
 
     def ready(self):
+        from pipeline import drains, work_items
         from pipeline.signals import deployment_settled, task_changed
+        from plane_integration.ingest import DRAIN
         from plane_integration.receivers import show_task_changes
 
         task_changed.connect(show_task_changes, dispatch_uid="plane_integration.show_task_changes")
         deployment_settled.connect(
             record_deploy_comment, dispatch_uid="plane_integration.deploy_comments"
         )
-        from pipeline import work_items
-
+        # The q cluster loads the webhook drain before it forks (pipeline imports nothing here).
+        drains.register(DRAIN)
+        # The Git hosts ask the board about work items through pipeline (pipeline.work_items).
         work_items.register(
             identifiers=lambda: _work_items().project_identifiers(),
             find=lambda readable: _work_items().find_work_item(readable),

@@ -8,7 +8,8 @@ community edition sends no webhook for a deletion: the reconciler has to notice)
 
 Pages (no API key: they stand for a signed-in person's browser):
 
-- ``GET /board/`` (``?project=ID``, ``?refresh=0`` to stop the 5 s reload): columns per state
+- ``GET /board/`` (``?project=ID``, ``?refresh=0`` to stop the 5 s reload): columns per state,
+  each card with its readable id (``DEMO-3``) and its links (a pull request's) under it
 - ``POST /board/move`` ``item``, ``state`` (id or name); ``POST /board/create`` ``name``,
   ``state``; ``POST /board/delete`` ``item``: each answers 303 back to the board
 - ``GET /board.json``: the same as data, for scripts (``python dev.py demo``)
@@ -18,7 +19,8 @@ Pages (no API key: they stand for a signed-in person's browser):
   ``POST /demo/health`` ``fail=1|0`` breaks or mends it; ``POST /demo/rollback`` is the
   demo's rollback hook: it mends production and counts the rollback.
 
-Standard library only, like the server.
+Standard library only, like the server; it imports nothing of the stand-in (the server
+imports it, and passes itself in).
 """
 
 from __future__ import annotations
@@ -27,10 +29,27 @@ import html
 import json
 import re
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from plane_standin.server import PlaneStandIn
+
+class StandIn(Protocol):
+    """What the pages need of the stand-in (`plane_standin.server.PlaneStandIn` is one).
+
+    Said here rather than imported: the server imports this module, never the other way."""
+
+    bot_user_id: str
+    demo_health_failing: bool
+    demo_rollbacks: int
+
+    def projects(self) -> list[dict]: ...
+    def project(self, project_id: str) -> dict: ...
+    def states(self, project_id: str) -> list[dict]: ...
+    def work_items(self, project_id: str) -> list[dict]: ...
+    def links(self, work_item_id: str) -> list[dict]: ...
+    def set_state(self, work_item_id: str, state: str) -> None: ...
+    def create_work_item_as_person(self, project_id: str, name: str, state: str) -> str: ...
+    def delete_work_item(self, work_item_id: str) -> None: ...
+
 
 WEB_ITEM = re.compile(r"^/(?P<slug>[^/]+)/projects/(?P<project>[^/]+)/issues/(?P<item>[^/]+)/?$")
 
@@ -51,7 +70,7 @@ def handles(path: str) -> bool:
     )
 
 
-def answer(standin: PlaneStandIn, method: str, path: str, query: dict, body: bytes) -> Page:
+def answer(standin: StandIn, method: str, path: str, query: dict, body: bytes) -> Page:
     form = {**query, **dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))}
     try:
         return _route(standin, method, path, form)
@@ -61,7 +80,7 @@ def answer(standin: PlaneStandIn, method: str, path: str, query: dict, body: byt
         return _text(400, str(bad))
 
 
-def _route(standin: PlaneStandIn, method: str, path: str, form: dict) -> Page:
+def _route(standin: StandIn, method: str, path: str, form: dict) -> Page:
     if path == "/demo/health":
         if method == "POST":
             standin.demo_health_failing = form.get("fail", "1") not in ("0", "false", "")
@@ -94,14 +113,14 @@ def _route(standin: PlaneStandIn, method: str, path: str, form: dict) -> Page:
     return _redirect(f"/board/?project={project}{refresh}")
 
 
-def _first_project(standin: PlaneStandIn) -> str:
+def _first_project(standin: StandIn) -> str:
     projects = standin.projects()
     if not projects:
         raise KeyError("no project")
     return projects[0]["id"]
 
 
-def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
+def _board_data(standin: StandIn, project_id: str) -> dict[str, Any]:
     project = standin.project(project_id)
     # As Plane's board orders its columns: by group (backlog first), then by sequence.
     groups = ("backlog", "unstarted", "started", "completed", "cancelled", "triage")
@@ -120,6 +139,9 @@ def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
                 "state": i["state"],
                 "state_name": next(s["name"] for s in states if s["id"] == i["state"]),
                 "updated_by": i["updated_by"],
+                "links": [
+                    {"url": link["url"], "title": link["title"]} for link in standin.links(i["id"])
+                ],
             }
             for i in items
         ],
@@ -128,7 +150,7 @@ def _board_data(standin: PlaneStandIn, project_id: str) -> dict[str, Any]:
     }
 
 
-def _board_html(standin: PlaneStandIn, project_id: str, form: dict) -> str:
+def _board_html(standin: StandIn, project_id: str, form: dict) -> str:
     data = _board_data(standin, project_id)
     e = html.escape
     keep = "0" if form.get("refresh") == "0" else ""
@@ -149,6 +171,12 @@ def _board_html(standin: PlaneStandIn, project_id: str, form: dict) -> str:
         for item in (i for i in data["work_items"] if i["state"] == state["id"]):
             by = "Stageboard" if item["updated_by"] == standin.bot_user_id else "a person"
             moved = f"<small>last moved by {by}</small>" if item["updated_by"] else ""
+            links = "".join(
+                f'<li><a href="{e(link["url"])}" rel="noreferrer">'
+                f"{e(link['title'] or link['url'])}</a></li>"
+                for link in item["links"]
+            )
+            links = f'<ul class="links">{links}</ul>' if links else ""
             cards.append(
                 f'<div class="card" id="item-{e(item["id"])}" data-name="{e(item["name"])}">'
                 f"<b>{e(item['key'])}</b> {e(item['name'])}<br>{moved}"
@@ -158,7 +186,7 @@ def _board_html(standin: PlaneStandIn, project_id: str, form: dict) -> str:
                 f'<button type="submit" class="move">Move</button></form>'
                 f'<form method="post" action="/board/delete">{hidden}'
                 f'<input type="hidden" name="item" value="{e(item["id"])}">'
-                f'<button type="submit" class="delete">Delete</button></form></div>'
+                f'<button type="submit" class="delete">Delete</button></form>{links}</div>'
             )
         columns.append(
             f'<section class="column" data-state="{e(state["name"])}" '
@@ -186,6 +214,8 @@ header {{ display: flex; gap: 24px; align-items: baseline; flex-wrap: wrap; }}
         box-shadow: 0 1px 2px rgba(0,0,0,.12); font-size: 13px; }}
 .card form {{ display: inline; }} .card select {{ max-width: 120px; font-size: 12px; }}
 .card small {{ color: #6b7280; }}
+.card .links {{ margin: 4px 0 0; padding-left: 16px; font-size: 11px; }}
+.card .links a {{ color: #4b5563; word-break: break-all; }}
 .ok {{ color: #15803d; }} .failing {{ color: #b91c1c; font-weight: bold; }}
 </style></head><body>
 <header><h1>{e(data["project"]["workspace_slug"])} / {e(data["project"]["identifier"])}</h1>

@@ -38,18 +38,19 @@ def web_only(check) -> bool:
 
 def warm_up():
     """Load before the fork what every cluster process would load after it: the task
-    modules (the schedules' and the webhook drain) and the ORM paths of the broker and the
-    results. Loaded once and shared, not once in each process (measured: about 4 MB less)."""
+    modules (the schedules' and the drains the apps registered in `pipeline.drains`) and the
+    ORM paths of the broker and the results. Loaded once and shared, not once in each process
+    (measured: about 4 MB less)."""
     from importlib import import_module
 
     from django.db import DatabaseError, connections
     from django_q.brokers import get_broker
     from django_q.models import OrmQ, Schedule, Success, Task
 
-    from plane_integration.ingest import DRAIN
+    from pipeline import drains
 
     try:
-        funcs = set(Schedule.objects.values_list("func", flat=True)) | {DRAIN}
+        funcs = set(Schedule.objects.values_list("func", flat=True)) | set(drains.registered())
         for func in funcs:
             with contextlib.suppress(ImportError):  # a schedule naming a gone module fails later
                 import_module(func.rsplit(".", 1)[0])
