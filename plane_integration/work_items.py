@@ -43,28 +43,34 @@ def learn_identifier(task: Task, project: PlaneProject, work_item: object) -> No
 
 
 def project_identifiers() -> set[str]:
-    """The identifiers (upper case) of the registered projects."""
-    return set(projects_by_identifier())
+    """The identifiers (upper case) of the registered projects. Raises `Unreadable` when
+    Plane cannot say one now (down, rate-limited): a work item of that project could be
+    named, so the question waits, rather than be answered "none"."""
+    return set(projects_by_identifier(strict=True))
 
 
-def projects_by_identifier(client: PlaneClient | None = None) -> dict[str, PlaneProject]:
+def projects_by_identifier(*, strict: bool = False) -> dict[str, PlaneProject]:
     """The registered projects by identifier (upper case). A project whose identifier is
     not known yet is read from Plane (one GET, once: it is stored)."""
     projects = {}
     for project in PlaneProject.objects.all():
         if not project.identifier:
-            learn_project_identifier(project, client)
+            learn_project_identifier(project, strict=strict)
         if project.identifier:
             projects[project.identifier.upper()] = project
     return projects
 
 
-def learn_project_identifier(project: PlaneProject, client: PlaneClient | None = None) -> str:
-    """Read the project's identifier from Plane and store it; "" when Plane cannot say."""
-    client = client or PlaneClient.from_settings()
+def learn_project_identifier(project: PlaneProject, *, strict: bool = False) -> str:
+    """Read the project's identifier from Plane and store it; "" when Plane cannot say.
+    `strict`: raise `Unreadable` when Plane did not answer, or answered 429 or 5xx."""
+    client = PlaneClient.from_settings()
     if client is None:
         return ""
     result = client.get_project(project.workspace_slug, str(project.project_id))
+    transient = result.status is None or result.status == 429 or result.status >= 500
+    if strict and not result.ok and transient:
+        raise Unreadable(f"cannot read the identifier of {project}: {result.error}")
     value = result.data.get("identifier") if result.ok and isinstance(result.data, dict) else None
     if not isinstance(value, str) or not value.strip() or len(value) > 20:
         logger.warning("cannot read the identifier of %s: %s", project, result.error or value)
