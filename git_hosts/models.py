@@ -8,9 +8,9 @@ from pipeline.models import REPO_NAME, Task
 
 
 class Provider(models.TextChoices):
-    GITHUB = "github"
-    GITLAB = "gitlab"
-    FORGEJO = "forgejo"
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    FORGEJO = "forgejo", "Forgejo or Gitea"
 
 
 class GitRepo(models.Model):

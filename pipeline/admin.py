@@ -142,7 +142,8 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ("stage", "deploy_phase", LastVerdictFilter, "repo")
     search_fields = ("=work_item_id", "=identifier", "repo", "title")
     # Stage, phase and approval change only through the engine (actions, API, events).
-    readonly_fields = (*engine.ENGINE_FIELDS, "created_at", "updated_at")
+    # The identifier is Plane's, learned from Plane: not ours to edit.
+    readonly_fields = (*engine.ENGINE_FIELDS, "identifier", "created_at", "updated_at")
     inlines = [DeploymentInline, StageChangeInline]
     actions = ["approve_deploy", "abort_deploy"]
     change_form_template = "admin/pipeline/task/change_form.html"

@@ -260,9 +260,9 @@ class Story:
             "the card to show Monitoring", lambda: self.shown(wid) == "Monitoring after Deploy"
         )
         self.say(
-            "Approved, deployed (GitHub's deployment statuses), done. The post-deploy monitor",
-            "watches the demo's production",
-            f"({self.plane}/demo/health) for two minutes: the card shows Monitoring after Deploy.",
+            "Approved, deployed (GitHub's deployment statuses in_progress, then success), done.",
+            f"The post-deploy monitor watches the demo's production ({self.plane}/demo/health)",
+            "for two minutes: the card shows Monitoring after Deploy.",
             f"Look: {admin}monitoring/monitorwindow/",
         )
 

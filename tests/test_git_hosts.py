@@ -617,3 +617,12 @@ def test_a_link_is_recorded_once_per_pull_request_and_task(client, task):
     deliver(client, "github", "pull_request", pull_request("edited", minute=1))
     link = PullRequestLink.objects.get()
     assert (link.task, link.pull_request.number) == (task, 2)
+
+
+def test_the_task_page_lists_its_pull_requests_with_their_links(client, task, admin_client):
+    deliver(client, "github", "pull_request", pull_request())
+    page = admin_client.get(f"/admin/pipeline/task/{task.pk}/change/").content.decode()
+    assert f'href="https://github.com/{GITHUB_PATH}/pull/2"' in page
+    assert "PR #2 · Fix the login" in page
+    events = admin_client.get("/admin/git_hosts/gitevent/").content.decode()
+    assert "DEMO-7 -&gt; code_review" in events

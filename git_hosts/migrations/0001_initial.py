@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             name='GitEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(choices=[('github', 'Github'), ('gitlab', 'Gitlab'), ('forgejo', 'Forgejo')], max_length=10)),
+                ('provider', models.CharField(choices=[('github', 'GitHub'), ('gitlab', 'GitLab'), ('forgejo', 'Forgejo or Gitea')], max_length=10)),
                 ('event', models.CharField(max_length=100)),
                 ('action', models.CharField(blank=True, max_length=100)),
                 ('delivery_id', models.CharField(blank=True, max_length=200)),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('repo', models.CharField(help_text="Stageboard's repo name", max_length=200, unique=True, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9][A-Za-z0-9._/-]*$', 'A repo name is letters, digits and . _ / - only.')])),
-                ('provider', models.CharField(choices=[('github', 'Github'), ('gitlab', 'Gitlab'), ('forgejo', 'Forgejo')], max_length=10)),
+                ('provider', models.CharField(choices=[('github', 'GitHub'), ('gitlab', 'GitLab'), ('forgejo', 'Forgejo or Gitea')], max_length=10)),
                 ('path', models.CharField(help_text='owner/name on the host, e.g. acme/shop or acme/platform/api', max_length=300)),
                 ('production_environment', models.CharField(default='production', help_text='The environment whose deploys finish a task; others are only recorded', max_length=100)),
                 ('deploy_workflow', models.CharField(blank=True, help_text='GitHub Actions: a successful run of this workflow on the default branch counts as a production deploy (empty: only deployment events count)', max_length=200)),
