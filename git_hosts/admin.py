@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import admin, messages
 from django.db import transaction
 from django.urls import reverse
@@ -7,8 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from git_hosts.ingest import request_drain
 from git_hosts.models import GitEvent, GitRepo, PullRequest, PullRequestLink
-from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
-from pipeline.text import clean_text
+from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin, body_html
 
 
 @admin.register(GitRepo)
@@ -86,12 +83,7 @@ class GitEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def payload(self, event):
-        body = bytes(event.body)
-        try:
-            shown = clean_text(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
-        except (ValueError, RecursionError):
-            shown = body.decode("utf-8", "replace")
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
+        return body_html(bytes(event.body))
 
     def has_reprocess_permission(self, request):
         return request.user.has_perm("git_hosts.change_gitevent")

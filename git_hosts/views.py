@@ -21,6 +21,7 @@ from git_hosts.ingest import store
 from git_hosts.models import GitEvent, Provider
 from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
 from pipeline.text import storable
+from pipeline.webhook_edge import oversized, refuse
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,6 @@ logger = logging.getLogger(__name__)
 # is, so one that does not fit its column is refused, never cut.
 EVENT_MAX = GitEvent._meta.get_field("event").max_length
 DELIVERY_MAX = GitEvent._meta.get_field("delivery_id").max_length
-
-
-def refuse(code: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=code)
 
 
 @dataclass(frozen=True)
@@ -86,16 +83,9 @@ class GitWebhookView(View):
 
     def post(self, request):
         edge = self.edge
-        limit = settings.PLANE_WEBHOOK_MAX_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return refuse(status.BAD_REQUEST, "Content-Length is not a number.")
-        if declared > limit:
-            return refuse(
-                status.REQUEST_ENTITY_TOO_LARGE,
-                f"The body is {declared} bytes; webhooks may be at most {limit}.",
-            )
+        too_large = oversized(request)
+        if too_large is not None:
+            return too_large
         body = request.body
         secret = getattr(settings, edge.secret_setting)
         if not secret:

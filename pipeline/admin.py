@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
@@ -10,10 +12,20 @@ from django.views.decorators.http import require_POST
 from pipeline import engine, switchboard
 from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
 from pipeline.stages import DeployPhase, Stage
+from pipeline.text import clean_text
 
 
 def admin_caller(request) -> str:
     return f"admin:{request.user.get_username()}"
+
+
+def body_html(body: bytes):
+    """A stored webhook body for people: indented JSON, or the text as it came."""
+    try:
+        shown = clean_text(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
+    except (ValueError, RecursionError):
+        shown = body.decode("utf-8", "replace")
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
 
 
 # Colours for states in lists: calm for what moves on its own, loud for what needs a person.

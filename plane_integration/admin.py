@@ -1,4 +1,3 @@
-import json
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -7,8 +6,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin
-from pipeline.text import clean_text
+from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin, body_html
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
@@ -139,12 +137,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def payload(self, delivery):
-        body = bytes(delivery.body)
-        try:
-            shown = clean_text(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
-        except (ValueError, RecursionError):
-            shown = body.decode("utf-8", "replace")
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', shown)
+        return body_html(bytes(delivery.body))
 
     def has_reprocess_permission(self, request):
         return request.user.has_perm("plane_integration.change_webhookdelivery")

@@ -10,14 +10,11 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
+from pipeline.webhook_edge import oversized, refuse
 from plane_integration.ingest import store
 from plane_integration.webhook_payloads import ShapeError, parse, signature_ok
 
 logger = logging.getLogger(__name__)
-
-
-def refuse(code: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=code)
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # the signature is the authentication
@@ -32,16 +29,9 @@ class PlaneWebhookView(View):
     http_method_names = ["post"]
 
     def post(self, request):
-        limit = settings.PLANE_WEBHOOK_MAX_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return refuse(status.BAD_REQUEST, "Content-Length is not a number.")
-        if declared > limit:
-            return refuse(
-                status.REQUEST_ENTITY_TOO_LARGE,
-                f"The body is {declared} bytes; webhooks may be at most {limit}.",
-            )
+        too_large = oversized(request)
+        if too_large is not None:
+            return too_large
         body = request.body
         secret = settings.PLANE_WEBHOOK_SECRET
         if not secret:
