@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.text import clean_text
+
 # A work item's readable id as Plane shows it: the project's identifier (letters and
 # digits, a letter first) and the sequence id. Not preceded or followed by a letter or
 # digit, so `feat/demo-42-fix` and `DEMO-42:` name it and `xdemo-42` or `demo-421` do not.
@@ -85,15 +87,17 @@ def _obj(value: Any, where: str) -> dict:
 
 
 def _text(value: Any, where: str, *, required: bool = True) -> str:
+    """Text as a column holds it (what none can hold replaced: a query with a NUL in it
+    is an error on PostgreSQL, not a row that is not found)."""
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value):
         raise Ignored(f"{where} is missing or not text")
-    return value
+    return clean_text(value)
 
 
 def _opt_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return clean_text(value) if isinstance(value, str) else ""
 
 
 def _number(value: Any, where: str) -> int:

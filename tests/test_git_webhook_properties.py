@@ -135,7 +135,8 @@ def mutate(payload, data, depth=0):
     return payload
 
 
-@bounded
+# Where the bugs hide (a NUL in a field a query uses was one): more examples.
+@hypothesis_settings(bounded, max_examples=200)
 @given(provider=providers, data=st.data())
 def test_real_payloads_with_wrong_typed_missing_or_odd_fields_are_never_half_applied(
     client, world, provider, data
