@@ -183,10 +183,12 @@ def apply_pull_request(fact: payloads.PullRequestEvent, repo: GitRepo, provider:
         return Outcome.STALE, f"{label}: older than the event applied last (stale)", []
     pr = record_pull_request(pr, fact, repo)
     for task in Task.objects.filter(identifier__in=named_tasks(fact)):
+        # A PR without an address is still the task's; it has nothing to show on Plane.
+        due = timezone.now() if pr.url else None
         link, created = PullRequestLink.objects.get_or_create(
-            pull_request=pr, task=task, defaults={"next_attempt_at": timezone.now()}
+            pull_request=pr, task=task, defaults={"next_attempt_at": due}
         )
-        if created:
+        if created and due:
             transaction.on_commit(links.request_links, robust=True)
     tasks = list(pr.tasks.order_by("id"))
     if not tasks:
