@@ -55,7 +55,7 @@ class MonitorWindowAdmin(admin.ModelAdmin):
         "time_left",
     )
     list_filter = ("state", "verdict", "action", "repo")
-    search_fields = ("=task__work_item_id", "repo", "task__title")
+    search_fields = ("=task__work_item_id", "=task__identifier", "repo", "task__title")
     list_select_related = ("task",)
     readonly_fields = [f.name for f in MonitorWindow._meta.fields]
     inlines = [ProbeInline]

@@ -8,7 +8,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from pipeline import engine, switchboard
-from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
+from pipeline.models import (
+    Deployment,
+    StageChange,
+    Switchboard,
+    SwitchboardChange,
+    Task,
+    task_name_filter,
+)
 from pipeline.stages import DeployPhase, Stage
 
 
@@ -129,10 +136,9 @@ class DeploymentInline(RecordInline):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
+    # A task is named as in Plane (`DEMO-3 · title`); its UUID is on its page.
     list_display = (
         "__str__",
-        "identifier",
-        "work_item_id",
         "repo",
         "stage_badge",
         "deploy_phase",
@@ -157,6 +163,15 @@ class TaskAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(last_verdict=Subquery(last.values("verdict")[:1]), **self.list_annotations)
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find a task by the names people use: `DEMO-3`, `demo-3`, or a UUID prefix of
+        8 or more characters (the search fields match only whole UUIDs)."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        named = task_name_filter(search_term)
+        if named is not None:
+            results = results | queryset.filter(named)
+        return results, may_have_duplicates
 
     @admin.display(description="stage", ordering="stage")
     def stage_badge(self, task):

@@ -95,6 +95,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         for name in ("stage", "repo"):
             if query.validated_data.get(name):
                 tasks = tasks.filter(**{name: query.validated_data[name]})
+        if query.validated_data.get("identifier"):
+            # Stored upper case, as Plane shows it; people type `demo-3` too.
+            tasks = tasks.filter(identifier=query.validated_data["identifier"].strip().upper())
         return tasks
 
     def get_serializer_class(self):

@@ -155,6 +155,17 @@ def test_it_lists_tasks_filtered_by_stage_and_repo(api, make_task):
     assert api.get("/api/tasks/").json()["count"] == 3
 
 
+def test_it_lists_tasks_filtered_by_their_plane_identifier_in_any_case(api, make_task):
+    make_task(identifier="DEMO-3", title="Pay by card")
+    make_task(identifier="DEMO-30", title="New theme")
+    make_task(title="No identifier yet")
+    for query in ("DEMO-3", "demo-3", " Demo-3 "):
+        response = api.get("/api/tasks/", {"identifier": query})
+        assert response.status_code == 200
+        assert [t["title"] for t in response.json()["results"]] == ["Pay by card"], query
+    assert api.get("/api/tasks/?identifier=DEMO-4").json()["results"] == []
+
+
 def test_listing_by_an_unknown_stage_is_a_clear_400(api):
     response = api.get("/api/tasks/?stage=shipped")
     assert response.status_code == 400
