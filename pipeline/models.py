@@ -212,13 +212,14 @@ class Switchboard(models.Model):
 
 
 class SwitchboardChange(models.Model):
-    """One changed field of the switchboard: who, when, old, new."""
+    """One changed field of the switchboard: who, when, old, new, and why."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     who = models.CharField(max_length=200)
     field = models.CharField(max_length=50, db_index=True)
     old = models.TextField(blank=True)
     new = models.TextField(blank=True)
+    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
