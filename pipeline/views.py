@@ -63,7 +63,18 @@ class TaskPermission(BasePermission):
             needed = "approve_deploy"
         else:
             needed = "change_task"
-        return request.user.has_perm(f"pipeline.{needed}")
+        if request.user.has_perm(f"pipeline.{needed}"):
+            return True
+        # DRF makes a permission per request: the message may name what this one lacks.
+        self.message = (
+            f"Your account lacks the permission pipeline.{needed}: ask an operator for it"
+            + (
+                " (a pipeline's own token never approves: an operator does)."
+                if needed == "approve_deploy"
+                else " (the `pipelines` group has it: `manage.py pipeline_token NAME`)."
+            )
+        )
+        return False
 
 
 def api_caller(request) -> str:

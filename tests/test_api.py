@@ -51,7 +51,7 @@ def test_a_reader_may_read_but_not_drive(client, make_task):
     assert client.get(task_url(task), **auth).status_code == 200
     response = post(client, task_url(task, "advance/"), {"stage": "development"}, **auth)
     assert response.status_code == 403
-    assert "pipeline permissions" in response.json()["detail"]
+    assert "pipeline.change_task" in response.json()["detail"]
     create = post(client, "/api/tasks/", {"work_item_id": WORK_ITEM, "project_id": PROJECT}, **auth)
     assert create.status_code == 403
     assert Task.objects.get(pk=task.pk).stage == "analysis"
