@@ -149,7 +149,9 @@ WSGI_APPLICATION = "pipeline.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Searched before the apps: the admin app comes first in INSTALLED_APPS, so overriding
+        # its own templates (admin/base_site.html: the version in the footer) needs a DIRS entry.
+        "DIRS": [BASE_DIR / "operations" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
