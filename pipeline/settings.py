@@ -239,7 +239,7 @@ HEALTHZ_CLUSTER_MAX_AGE = env_int("HEALTHZ_CLUSTER_MAX_AGE", 30, minimum=1)
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an unauthenticated call a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "pipeline.authentication.TokenSchemeAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -434,3 +434,10 @@ def test_the_schema_documents_each_refusal_and_what_inputs_may_be(api):
     components = schema["components"]["schemas"]
     assert "format" not in components["Deployment"]["properties"]["ci_url"]  # often empty
     assert components["TaskCreate"]["properties"]["title"]["pattern"] == "^[^\\u0000]*$"
+
+
+def test_a_bearer_header_is_a_401_that_names_the_token_scheme(client, make_task):
+    response = client.get("/api/tasks/", HTTP_AUTHORIZATION="Bearer abc123")
+    assert response.status_code == 401
+    assert "scheme is Token" in response.json()["detail"]
+    assert response["WWW-Authenticate"] == "Token"
