@@ -7,14 +7,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from monitoring import outcomes
-from monitoring.classifier import Verdict
+from monitoring import decisions
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
-from monitoring.ticks import close
-from monitoring.windows import announce
-from pipeline import engine
-from pipeline.admin import RecordInline, TaskAdmin, admin_caller, back_to
+from pipeline.admin import (
+    ReasonActionForm,
+    RecordInline,
+    TaskAdmin,
+    admin_caller,
+    back_to,
+    given_reason,
+)
 
 
 @admin.register(MonitoredRepo)
@@ -55,11 +58,12 @@ class MonitorWindowAdmin(admin.ModelAdmin):
         "time_left",
     )
     list_filter = ("state", "verdict", "action", "repo")
-    search_fields = ("=task__work_item_id", "repo", "task__title")
+    search_fields = ("=task__work_item_id", "=task__identifier", "repo", "task__title")
     list_select_related = ("task",)
     readonly_fields = [f.name for f in MonitorWindow._meta.fields]
     inlines = [ProbeInline]
     actions = ["abort", "accept"]
+    action_form = ReasonActionForm
 
     def get_queryset(self, request):
         # Active windows first: they are the ones an operator may need to act on.
@@ -90,48 +94,45 @@ class MonitorWindowAdmin(admin.ModelAdmin):
         left = max(0, int((window.closes_at - timezone.now()).total_seconds()))
         return f"{left // 60}:{left % 60:02d}"
 
-    def abort_window(self, request, window: MonitorWindow) -> bool:
-        """Abort an active window without a verdict; logged and in the task's history."""
-        who = admin_caller(request)
-        aborted = MonitorWindow.objects.filter(
-            pk=window.pk, state=MonitorWindow.State.ACTIVE
-        ).update(
-            state=MonitorWindow.State.ABORTED,
-            closed_at=timezone.now(),
-            closed_by=who,
-            verdict_reason=f"aborted by {who}",
-            next_tick_at=None,
-            action=MonitorWindow.Action.NONE,
-        )
+    def abort_window(self, request, window: MonitorWindow) -> bool | str:
+        """Abort an active window without a verdict, for a reason; logged and in the task's
+        history. Returns whether it did, or why not."""
+        reason = given_reason(request)
+        if not reason:
+            return "give a reason"
+        aborted = decisions.abort_window(window, who=admin_caller(request), reason=reason)
         if aborted:
-            outcomes.aborted(window.task, window.cycle, f"aborted by {who}")
-            announce(window.task)
-            engine.record_note(
-                window.task, caller=who, reason=f"post-deploy window aborted by {who}"
-            )
-            self.log_change(request, window, "Aborted the window (no verdict).")
-        return bool(aborted)
+            self.log_change(request, window, f"Aborted the window (no verdict): {reason}")
+        return aborted
 
-    def accept_window(self, request, window: MonitorWindow) -> bool:
-        """Close an active window as HEALTHY; logged and in the task's history."""
-        who = admin_caller(request)
-        if window.state != MonitorWindow.State.ACTIVE:
-            return False
-        accepted = close(window, Verdict.HEALTHY, f"accepted by {who}", current(), None, by=who)
+    def accept_window(self, request, window: MonitorWindow) -> bool | str:
+        """Close an active window as HEALTHY, for a reason; logged and in the task's history.
+        Returns whether it did, or why not."""
+        reason = given_reason(request)
+        if not reason:
+            return "give a reason"
+        accepted = decisions.accept_window(window, who=admin_caller(request), reason=reason)
         if accepted:
-            engine.record_note(window.task, caller=who, reason=f"deploy accepted by {who}")
-            self.log_change(request, window, "Accepted the deploy as healthy.")
-        return bool(accepted)
+            self.log_change(request, window, f"Accepted the deploy as healthy: {reason}")
+        return accepted
+
+    def _decide_each(self, request, windows, decide, done_text: str) -> None:
+        done = 0
+        for window in windows:
+            result = decide(request, window)
+            if isinstance(result, str):
+                self.message_user(request, f"{window.task}: not done: {result}", messages.WARNING)
+            else:
+                done += result
+        self.message_user(request, f"{done_text} {done} window(s).", messages.SUCCESS)
 
     @admin.action(description="Abort the selected windows (no verdict)", permissions=["decide"])
     def abort(self, request, queryset):
-        done = sum(self.abort_window(request, w) for w in queryset.select_related("task"))
-        self.message_user(request, f"Aborted {done} window(s).", messages.SUCCESS)
+        self._decide_each(request, queryset.select_related("task"), self.abort_window, "Aborted")
 
     @admin.action(description="Accept the selected deploys as healthy", permissions=["decide"])
     def accept(self, request, queryset):
-        done = sum(self.accept_window(request, w) for w in queryset.select_related("task"))
-        self.message_user(request, f"Accepted {done} window(s).", messages.SUCCESS)
+        self._decide_each(request, queryset.select_related("task"), self.accept_window, "Accepted")
 
     def get_urls(self):
         return [
@@ -154,7 +155,10 @@ class MonitorWindowAdmin(admin.ModelAdmin):
             if not self.has_decide_permission(request):
                 raise PermissionDenied
             window = get_object_or_404(MonitorWindow.objects.select_related("task"), pk=object_id)
-            if decide(request, window):
+            result = decide(request, window)
+            if isinstance(result, str):
+                self.message_user(request, f"{window.task}: not done: {result}", messages.WARNING)
+            elif result:
                 self.message_user(request, f"{window.task}: window {done_text}.", messages.SUCCESS)
             else:
                 self.message_user(
@@ -172,8 +176,7 @@ def accept_deploy(modeladmin, request, queryset):
         task__in=queryset, state=MonitorWindow.State.ACTIVE
     ).select_related("task")
     window_admin = modeladmin.admin_site._registry[MonitorWindow]
-    done = sum(window_admin.accept_window(request, w) for w in windows)
-    modeladmin.message_user(request, f"Accepted {done} deploy(s) as healthy.", messages.SUCCESS)
+    window_admin._decide_each(request, windows, window_admin.accept_window, "Accepted")
 
 
 accept_deploy.short_description = "Accept the watched deploy of the selected tasks as healthy"

@@ -16,6 +16,11 @@ class StageboardAdminSite(admin.AdminSite):
     index_title = "Is everything all right?"
     index_template = "admin/stageboard_dashboard.html"
 
+    def each_context(self, request):
+        from pipeline.version import version
+
+        return {**super().each_context(request), "stageboard_version": version()}
+
     def index(self, request, extra_context=None):
         from operations.dashboard import gather  # reads every app's models: after loading
 

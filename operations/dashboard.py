@@ -157,7 +157,7 @@ def gather(now=None) -> Dashboard:
 
     d.last_run = ReconcileRun.objects.first()
     if d.last_run:
-        d.last_repairs = list(d.last_run.repairs.all()[:LIMIT])
+        d.last_repairs = list(d.last_run.repairs.select_related("task")[:LIMIT])
     d.missed_webhooks = ReconcileRepair.objects.filter(
         at__gte=day, kind__in=MISSED_WEBHOOK_KINDS
     ).count()

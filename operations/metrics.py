@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from django.db.models import Count, Sum
 from django.utils import timezone
 from django_q.models import OrmQ
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitoring.models import MonitorWindow
 from operations.models import Notification
 from pipeline.models import Deployment, Task
 from pipeline.stages import Stage
+from pipeline.version import version
 from plane_integration.models import (
     BoardStatus,
     PlaneRateBudget,
@@ -33,6 +34,10 @@ def _counts(queryset, field: str) -> dict[str, int]:
 class DatabaseCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         now = timezone.now()
+        info = InfoMetricFamily("stageboard_build", "The running Stageboard's version")
+        info.add_metric([], {"version": version()})
+        yield info
+
         tasks = GaugeMetricFamily("stageboard_tasks", "Tasks by stage", labels=["stage"])
         by_stage = _counts(Task.objects.order_by(), "stage")
         for stage in Stage:

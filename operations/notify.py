@@ -129,7 +129,10 @@ def deployment_settled_notice(sender, deployment: Deployment, **kwargs) -> None:
         said = DEPLOY_OTHERS.get(deployment.outcome)
     if said is None:
         return
-    what = deployment.short_sha or f"work item {deployment.task.work_item_id}"
+    # People name work items as Plane does (DEMO-3 and its title); the SHA says which deploy.
+    what = deployment.task.label
+    if deployment.short_sha:
+        what = f"{what} ({deployment.short_sha})"
     subject = f"{deployment.repo or 'deploy'}: {what} {said}"
     details = [
         deployment.evidence,

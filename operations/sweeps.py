@@ -54,7 +54,7 @@ def approvals_waiting() -> int:
         told += bool(
             notify(
                 "approval_waiting",
-                f"{task.repo or 'deploy'}: {task.title or task.work_item_id} awaits approval",
+                f"{task.repo or 'deploy'}: {task.label} awaits approval",
                 f"waiting {minutes} min for an operator's approval",
                 once_key=f"approval:{task.request_id}",
             )
@@ -72,8 +72,7 @@ def board_failing() -> int:
         told += bool(
             notify(
                 "board_sync_failing",
-                f"board status of {row.task.title or row.task.work_item_id} not shown for "
-                f"over 10 min",
+                f"board status of {row.task.label} not shown for over 10 min",
                 f"{row.attempts} attempts; last error: {row.last_error}",
                 once_key=f"board:{row.pk}:{row.desired_version}",
             )

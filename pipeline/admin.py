@@ -1,6 +1,8 @@
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
@@ -9,8 +11,15 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from pipeline import engine, switchboard
-from pipeline.models import Deployment, StageChange, Switchboard, SwitchboardChange, Task
+from pipeline import decisions, engine, switchboard
+from pipeline.models import (
+    Deployment,
+    StageChange,
+    Switchboard,
+    SwitchboardChange,
+    Task,
+    task_name_filter,
+)
 from pipeline.stages import DeployPhase, Stage
 from pipeline.text import clean_text
 
@@ -46,6 +55,21 @@ def badge(text: str, colour: str):
         'border-radius:9px;white-space:nowrap">{}</span>',
         colour,
         text,
+    )
+
+
+def given_reason(request) -> str:
+    """The reason an operator typed for a decision (a button's form or an action's)."""
+    return request.POST.get("reason", "").strip()
+
+
+class ReasonActionForm(ActionForm):
+    """The list's action bar with a reason: aborting or accepting needs one."""
+
+    reason = forms.CharField(
+        required=False,
+        label="Reason",
+        widget=forms.TextInput(attrs={"placeholder": "why (needed to abort or accept)"}),
     )
 
 
@@ -141,10 +165,9 @@ class DeploymentInline(RecordInline):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
+    # A task is named as in Plane (`DEMO-3 · title`); its UUID is on its page.
     list_display = (
         "__str__",
-        "identifier",
-        "work_item_id",
         "repo",
         "stage_badge",
         "deploy_phase",
@@ -158,6 +181,7 @@ class TaskAdmin(admin.ModelAdmin):
     readonly_fields = (*engine.ENGINE_FIELDS, "identifier", "created_at", "updated_at")
     inlines = [DeploymentInline, StageChangeInline]
     actions = ["approve_deploy", "abort_deploy"]
+    action_form = ReasonActionForm
     change_form_template = "admin/pipeline/task/change_form.html"
     # Columns other apps add (the board's Plane link) annotate here what they read, so a
     # list page stays a fixed number of queries: {name: expression}.
@@ -170,6 +194,15 @@ class TaskAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(last_verdict=Subquery(last.values("verdict")[:1]), **self.list_annotations)
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find a task by the names people use: `DEMO-3`, `demo-3`, or a UUID prefix of
+        8 or more characters (the search fields match only whole UUIDs)."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        named = task_name_filter(search_term)
+        if named is not None:
+            results = results | queryset.filter(named)
+        return results, may_have_duplicates
 
     @admin.display(description="stage", ordering="stage")
     def stage_badge(self, task):
@@ -198,35 +231,19 @@ class TaskAdmin(admin.ModelAdmin):
     def approve(self, request, task: Task) -> str | None:
         """Approve one deploy; an admin log entry and the task's history record it.
         Returns why not, or None."""
-        try:
-            outcome = engine.approve_deploy(task, caller=admin_caller(request))
-        except engine.TransitionRefused as refused:
-            return refused.reason
-        if outcome.changed:
+        was_approved = task.deploy_approved_at is not None
+        why_not = decisions.approve(task, who=admin_caller(request), reason=given_reason(request))
+        if why_not is None and not was_approved:
             self.log_change(request, task, "Approved the deploy.")
-        return None
+        return why_not
 
     def abort(self, request, task: Task) -> str | None:
-        """Abort a deploy that has not started: the task goes back to development.
-
-        The engine offers no "fail" before a deploy runs (awaiting_approval -> failed is
-        not a phase move), so an abort is the stage move deploy -> development, which the
-        machine allows; the history says why. A running deploy is failed by whoever runs
-        it (`deploy/fail/`), not from here: only they know whether it went out.
-        """
-        if task.stage != Stage.DEPLOY:
-            return f"abort needs a task in deploy; the task is in {task.stage}"
-        if task.deploy_phase not in (DeployPhase.NONE, DeployPhase.AWAITING_APPROVAL):
-            return f"the deploy is {task.deploy_phase}: only its runner can fail it"
-        who = admin_caller(request)
-        try:
-            engine.advance_stage(
-                task, Stage.DEVELOPMENT, caller=who, reason=f"deploy aborted by {who}"
-            )
-        except engine.TransitionRefused as refused:
-            return refused.reason
-        self.log_change(request, task, "Aborted the deploy: back to development.")
-        return None
+        """Abort a deploy that has not started (`pipeline.decisions.abort`), for a reason."""
+        reason = given_reason(request)
+        why_not = decisions.abort(task, who=admin_caller(request), reason=reason)
+        if why_not is None:
+            self.log_change(request, task, f"Aborted the deploy: back to development ({reason}).")
+        return why_not
 
     def _decide_each(self, request, queryset, decide, done_text: str) -> None:
         done = 0
@@ -313,16 +330,38 @@ class TaskAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
+class SwitchboardForm(forms.ModelForm):
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why: needed to switch a kill-switch; kept in the change log",
+    )
+
+    class Meta:
+        model = Switchboard
+        fields = Switchboard.FIELDS
+
+    def clean(self):
+        data = super().clean()
+        switched = [f for f in decisions.KILL_SWITCHES if f in self.changed_data]
+        if switched and not (data.get("reason") or "").strip():
+            names = ", ".join(f.replace("_", " ") for f in switched)
+            self.add_error("reason", f"Give a reason for switching {names}.")
+        return data
+
+
 @admin.register(Switchboard)
 class SwitchboardAdmin(admin.ModelAdmin):
     """The one row of runtime flags: edited here, effective on the next call everywhere."""
 
+    form = SwitchboardForm
     fieldsets = [
         ("Deploy status guard", {"fields": Switchboard.FIELDS[:2]}),
         ("Post-deploy monitor", {"fields": Switchboard.FIELDS[2:9]}),
         ("Reconciler", {"fields": ["reconcile_enabled"]}),
         ("Delivery record", {"fields": ["deploy_comments_enabled"]}),
         ("Git hosts", {"fields": ["git_events_enabled"]}),
+        ("Why", {"fields": ["reason"]}),
     ]
 
     def has_add_permission(self, request):
@@ -340,12 +379,13 @@ class SwitchboardAdmin(admin.ModelAdmin):
         old = Switchboard.objects.get(pk=obj.pk)
         before = {field: getattr(old, field) for field in Switchboard.FIELDS}
         super().save_model(request, obj, form, change)
-        switchboard.record_changes(f"admin:{request.user.get_username()}", before, obj)
+        reason = form.cleaned_data.get("reason", "").strip()
+        switchboard.record_changes(admin_caller(request), before, obj, reason=reason)
 
 
 @admin.register(SwitchboardChange)
 class SwitchboardChangeAdmin(RecordAdmin):
-    list_display = ("at", "who", "field", "old", "new")
+    list_display = ("at", "who", "field", "old", "new", "reason")
     list_filter = ("field", "who", "at")
 
 

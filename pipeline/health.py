@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET
 from django_q.conf import Conf
 from django_q.status import Stat
 
+from pipeline.version import version
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,6 +62,6 @@ def healthz(request):
     checks = {"database": check_database(), "cluster": check_cluster()}
     healthy = all(check["ok"] for check in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {"status": "ok" if healthy else "unavailable", "version": version(), "checks": checks},
         status=200 if healthy else 503,
     )

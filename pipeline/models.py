@@ -1,3 +1,4 @@
+import re
 import uuid
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -10,7 +11,33 @@ STAGE_CHOICES = [(s.value, s.value) for s in Stage]
 PHASE_CHOICES = [(p.value, p.value or "(not requested)") for p in DeployPhase]
 
 
+# Plane's readable id (`DEMO-42`), and the start of a work item UUID that people copy.
+IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[0-9]+$")
+UUID_PREFIX_PATTERN = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{7,35}$")
+
+
+def task_name_filter(text: str, prefix: str = "") -> Q | None:
+    """The filter for a task as people name it: `DEMO-3` or `demo-3` (its identifier), or a
+    work item UUID or its first 8 or more characters; None when `text` is neither.
+    `prefix` names the path to the task from another model (`task__`)."""
+    text = text.strip()
+    if IDENTIFIER_PATTERN.match(text):
+        return Q(**{f"{prefix}identifier": text.upper()})
+    if UUID_PREFIX_PATTERN.match(text):
+        try:
+            return Q(**{f"{prefix}work_item_id": uuid.UUID(text)})
+        except ValueError:
+            return Q(**{f"{prefix}work_item_id__startswith": text.lower()})
+    return None
+
+
 class TaskQuerySet(models.QuerySet):
+    def named(self, text: str) -> "TaskQuerySet":
+        """The tasks `text` names (see `task_name_filter`): one, none, or a few for a short
+        UUID prefix."""
+        q = task_name_filter(text)
+        return self.filter(q) if q is not None else self.none()
+
     def for_work_item(self, work_item_id) -> "Task | None":
         """The task of a work item id (a UUID or its text), or None, also for a malformed id."""
         try:
@@ -59,7 +86,15 @@ class Task(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title or self.work_item_id} ({self.stage})"
+        return f"{self.label} ({self.stage})"
+
+    @property
+    def label(self) -> str:
+        """How people name the task: `DEMO-3 · Fix login`, else what of the two is known,
+        else the work item's UUID."""
+        return " · ".join(part for part in (self.identifier, self.title) if part) or str(
+            self.work_item_id
+        )
 
 
 class StageChange(models.Model):
@@ -177,13 +212,14 @@ class Switchboard(models.Model):
 
 
 class SwitchboardChange(models.Model):
-    """One changed field of the switchboard: who, when, old, new."""
+    """One changed field of the switchboard: who, when, old, new, and why."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     who = models.CharField(max_length=200)
     field = models.CharField(max_length=50, db_index=True)
     old = models.TextField(blank=True)
     new = models.TextField(blank=True)
+    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]

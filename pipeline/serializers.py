@@ -238,6 +238,12 @@ class TaskQuerySerializer(serializers.Serializer):
     )
     # Validated, not passed through: PostgreSQL refuses a NUL in a query's text (a 500).
     repo = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    identifier = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=50,
+        help_text="Plane's readable id, e.g. DEMO-3 (any case)",
+    )
 
 
 class DeploymentQuerySerializer(serializers.Serializer):

@@ -149,7 +149,9 @@ WSGI_APPLICATION = "pipeline.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Searched before the apps: the admin app comes first in INSTALLED_APPS, so overriding
+        # its own templates (admin/base_site.html: the version in the footer) needs a DIRS entry.
+        "DIRS": [BASE_DIR / "operations" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -237,7 +239,7 @@ HEALTHZ_CLUSTER_MAX_AGE = env_int("HEALTHZ_CLUSTER_MAX_AGE", 30, minimum=1)
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an unauthenticated call a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "pipeline.authentication.TokenSchemeAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

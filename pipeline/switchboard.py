@@ -39,8 +39,8 @@ def get() -> Switchboard:
         return Switchboard.objects.get(pk=1)
 
 
-def update(who: str, **values) -> list[SwitchboardChange]:
-    """Change fields of the switchboard, validated, and record each change."""
+def update(who: str, *, reason: str = "", **values) -> list[SwitchboardChange]:
+    """Change fields of the switchboard, validated, and record each change with who and why."""
     with transaction.atomic():
         get()
         row = Switchboard.objects.select_for_update().get(pk=1)
@@ -51,13 +51,19 @@ def update(who: str, **values) -> list[SwitchboardChange]:
             setattr(row, field, value)
         row.full_clean()
         row.save()
-        return record_changes(who, old, row)
+        return record_changes(who, old, row, reason=reason)
 
 
-def record_changes(who: str, old: dict, row: Switchboard) -> list[SwitchboardChange]:
+def record_changes(
+    who: str, old: dict, row: Switchboard, *, reason: str = ""
+) -> list[SwitchboardChange]:
     return [
         SwitchboardChange.objects.create(
-            who=who, field=field, old=str(old[field]), new=str(getattr(row, field))
+            who=who,
+            field=field,
+            old=str(old[field]),
+            new=str(getattr(row, field)),
+            reason=reason,
         )
         for field in Switchboard.FIELDS
         if old[field] != getattr(row, field)

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin, body_html
+from pipeline.models import Task, task_name_filter
 from plane_integration.board import request_sync
 from plane_integration.client import PlaneClient
 from plane_integration.ingest import reprocess
@@ -87,7 +88,7 @@ class BoardStatusAdmin(admin.ModelAdmin):
         ("next_attempt_at", admin.EmptyFieldListFilter),
         ("gone_at", admin.EmptyFieldListFilter),
     )
-    search_fields = ("=task__work_item_id", "task__title", "task__repo")
+    search_fields = ("=task__work_item_id", "=task__identifier", "task__title", "task__repo")
     list_select_related = ("task",)
     readonly_fields = [f.name for f in BoardStatus._meta.fields]
     actions = ["send_again"]
@@ -109,7 +110,7 @@ class BoardStatusAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "event", "action", "work_item_id", "state", "reason", "attempts")
+    list_display = ("received_at", "event", "action", "work_item", "state", "reason", "attempts")
     list_filter = ("event", "state", "received_at")
     date_hierarchy = "received_at"
     search_fields = ("=work_item_id", "=delivery_id")
@@ -134,6 +135,39 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # deliveries are a record; the action below is the one way to act
+
+    def get_queryset(self, request):
+        # The work item as people name it (DEMO-3 and its title), one query a page.
+        task = Task.objects.filter(work_item_id=OuterRef("work_item_id"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                task_identifier=Subquery(task.values("identifier")[:1]),
+                task_title=Subquery(task.values("title")[:1]),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also by the task's names: `DEMO-3`, `demo-3`, a UUID prefix of 8+ characters."""
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        named = task_name_filter(search_term)
+        if named is not None:
+            ids = Task.objects.filter(named).values("work_item_id")
+            results = results | queryset.filter(work_item_id__in=ids)
+        return results, duplicates
+
+    @admin.display(description="work item", ordering="work_item_id")
+    def work_item(self, delivery):
+        names = [
+            part
+            for part in (
+                getattr(delivery, "task_identifier", None),
+                getattr(delivery, "task_title", None),
+            )
+            if part
+        ]
+        return " · ".join(names) or delivery.work_item_id or "-"
 
     @admin.display(description="Payload")
     def payload(self, delivery):
@@ -165,7 +199,7 @@ class GuardVerdictAdmin(RecordAdmin):
     )
     list_filter = ("verdict", "repo", "caller", "at")
     date_hierarchy = "at"
-    search_fields = ("=work_item_id", "caller")
+    search_fields = ("=work_item_id", "=task__identifier", "caller")
     change_list_template = "admin/plane_integration/guardverdict/change_list.html"
     DAYS = 14
 

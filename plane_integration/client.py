@@ -150,6 +150,15 @@ class PlaneClient:
     def get_states(self, workspace: str, project_id: str) -> PlaneResult:
         return self._collect(f"/workspaces/{workspace}/projects/{project_id}/states/", {})
 
+    def create_state(
+        self, workspace: str, project_id: str, name: str, group: str, color: str
+    ) -> PlaneResult:
+        """Create a state. Plane answers 200 with it, or 409 with the `id` of the state of
+        that name the project has already (the result then carries the body as `data`).
+        A resend after a lost answer meets that 409, so it is safe to retry."""
+        path = f"/workspaces/{workspace}/projects/{project_id}/states/"
+        return self._request("POST", path, json={"name": name, "group": group, "color": color})
+
     def get_work_item(self, workspace: str, project_id: str, work_item_id: str) -> PlaneResult:
         return self._request("GET", self._item_path(workspace, project_id, work_item_id))
 
@@ -369,4 +378,8 @@ class PlaneClient:
             error = f"Plane refused the API key (403): {_message(response)}"
         else:
             error = f"Plane answered {status}: {_message(response)}"
-        return PlaneResult(ok=False, status=status, error=error)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return PlaneResult(ok=False, status=status, error=error, data=body)

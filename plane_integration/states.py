@@ -5,6 +5,7 @@ demand (`manage.py plane_states`) and when Plane refuses a state it resolved to.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -54,6 +55,45 @@ def refresh_states(project: PlaneProject, client: PlaneClient) -> PlaneResult:
         project.states_refreshed_at = timezone.now()
         project.save(update_fields=["states_refreshed_at"])
     return result
+
+
+@dataclass(frozen=True)
+class Creation:
+    key: str
+    name: str
+    group: str
+    outcome: str  # "created", "existed" (Plane's 409), "would create" or "failed"
+    error: str = ""
+
+
+def create_missing_states(
+    project: PlaneProject, client: PlaneClient, *, dry_run: bool = False
+) -> tuple[list[Creation], PlaneResult]:
+    """Create in Plane each pipeline status the project lacks, with its group and colour,
+    then read the states again. Plane's 409 (a state of that name exists, e.g. created by
+    someone meanwhile) counts as success. Returns what was done per status and the final
+    read of the states (or the failed first read, with nothing created)."""
+    read = refresh_states(project, client)
+    if not read.ok:
+        return [], read
+    done = []
+    for key in statuses.missing(cached_states(project), project.status_names):
+        name, group = statuses.name_of(key, project.status_names), statuses.GROUPS[key]
+        if dry_run:
+            done.append(Creation(key, name, group, "would create"))
+            continue
+        result = client.create_state(
+            project.workspace_slug, str(project.project_id), name, group, statuses.COLOURS[key]
+        )
+        if result.ok:
+            done.append(Creation(key, name, group, "created"))
+        elif result.status == 409:
+            done.append(Creation(key, name, group, "existed"))
+        else:
+            done.append(Creation(key, name, group, "failed", result.error))
+    if dry_run or not done:
+        return done, read
+    return done, refresh_states(project, client)
 
 
 def claim_states_read(project: PlaneProject) -> bool:

@@ -32,6 +32,39 @@ DEFAULT_NAMES: Mapping[str, str] = {
     "cancelled": "Cancelled",
 }
 
+# The statuses the pipeline shows beyond Plane's defaults, with the group each belongs in (so
+# Plane's own views count them right: Monitoring after Deploy is finished work), a colour, and
+# what it means. `manage.py plane_states --create` makes the missing ones; docs/operations.md
+# lists them (a test holds the two together).
+CREATED_KEYS = (*PIPELINE_KEYS, "blocked")
+GROUPS: Mapping[str, str] = {
+    "to_analyse": "unstarted",
+    "analysis": "started",
+    "code_review": "started",
+    "awaiting_deploy": "started",
+    "deploying": "started",
+    "monitoring": "completed",
+    "blocked": "started",
+}
+COLOURS: Mapping[str, str] = {
+    "to_analyse": "#3B82F6",
+    "analysis": "#6B7280",
+    "code_review": "#8B5CF6",
+    "awaiting_deploy": "#D97706",
+    "deploying": "#F59E0B",
+    "monitoring": "#10B981",
+    "blocked": "#DC2626",
+}
+MEANINGS: Mapping[str, str] = {
+    "to_analyse": "a person moves a work item here to start its task (or re-open a finished one)",
+    "analysis": "the task is in analysis",
+    "code_review": "its change is in review",
+    "awaiting_deploy": "its deploy waits for an operator's approval",
+    "deploying": "its deploy is running",
+    "monitoring": "deployed; production is watched for the post-deploy window",
+    "blocked": "the post-deploy window ended DEGRADED: a person must look",
+}
+
 # A key whose state the project lacks shows its fallback key's state, in the same project.
 FALLBACK: Mapping[str, str] = {
     "to_analyse": "todo",
@@ -111,6 +144,17 @@ def resolve(
     if in_group:
         return Resolution(key, in_group[0], f"default {group} state {in_group[0].name!r}", True)
     return Resolution(key, None, f"no state named {wanted!r} and no {group} state", True)
+
+
+def missing(states: Iterable[State], names: Mapping[str, str] | None = None) -> list[str]:
+    """The keys of `CREATED_KEYS` no state of the project shows by its own name."""
+    states = list(states)
+    return [key for key in CREATED_KEYS if resolve(key, states, names).fell_back]
+
+
+def name_of(key: str, names: Mapping[str, str] | None = None) -> str:
+    """The state name a key resolves by in a project: its custom name, else the default."""
+    return ((names or {}).get(key) or DEFAULT_NAMES[key]).strip()
 
 
 def resolution_map(states: Iterable[State], names: Mapping[str, str] | None = None) -> dict:

@@ -38,11 +38,14 @@ class PlaneWebhookView(View):
             logger.error("plane webhook refused: PLANE_WEBHOOK_SECRET is not set")
             return refuse(status.FORBIDDEN, "Webhooks are not accepted here yet.")
         if not signature_ok(body, secret, request.headers.get("X-Plane-Signature")):
+            missing = not request.headers.get("X-Plane-Signature")
             logger.warning(
                 "plane webhook refused: %s signature (delivery %s)",
-                "missing" if "X-Plane-Signature" not in request.headers else "wrong",
+                "missing" if missing else "wrong",
                 request.headers.get("X-Plane-Delivery", "-"),
             )
+            if missing:
+                return refuse(status.FORBIDDEN, "The X-Plane-Signature header is missing.")
             return refuse(status.FORBIDDEN, "The X-Plane-Signature does not match.")
         try:
             delivery = parse(body)

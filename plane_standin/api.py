@@ -1,7 +1,8 @@
 """The stand-in's API: the routes of Plane's REST API v1 the service uses, in Plane's shapes.
 
 Under ``/api/v1/workspaces/{slug}/``: ``projects/{project_id}/`` (the project), its
-``states/``, its ``work-items/`` (list, one item: GET and PATCH), an item's ``comments/`` and
+``states/`` (list, and create: 200, or 409 with the existing state's id for a name the project
+has), its ``work-items/`` (list, one item: GET and PATCH), an item's ``comments/`` and
 ``links/`` (each: list and create), and ``work-items/{IDENTIFIER}-{N}/`` (an item by its
 readable id).
 Project-level item routes answer under both path forms, ``work-items/`` and the older
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plane_standin.world import PRIORITIES, now_iso
+from plane_standin.world import PRIORITIES, STATE_GROUPS, now_iso
 
 PATH_FORMS = ("work-items", "issues")
 MAX_PER_PAGE = 100
@@ -45,7 +46,7 @@ _FORM = r"(?P<form>work-items|issues)/"
 _ITEM = _PROJECT + _FORM + r"(?P<item>[^/]+)/"
 _ROUTES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
     ("project", re.compile(_PROJECT + r"$"), ("GET",)),
-    ("states", re.compile(_PROJECT + r"states/$"), ("GET",)),
+    ("states", re.compile(_PROJECT + r"states/$"), ("GET", "POST")),
     ("items", re.compile(_PROJECT + _FORM + r"$"), ("GET",)),
     ("item", re.compile(_ITEM + r"$"), ("GET", "PATCH")),
     ("comments", re.compile(_ITEM + r"comments/$"), ("GET", "POST")),
@@ -140,6 +141,8 @@ class Api:
         project = self._find_project(params["slug"], params["project"])
         if name == "project":
             return _json(200, _only_fields(self._api_project(project), query))
+        if name == "states" and method == "POST":
+            return self._create_state(project, body)
         if name == "states":
             return _json(200, self._paginate(project["states"], query))
         if name == "items":
@@ -228,6 +231,33 @@ class Api:
             # Plane v1.3 sends one delivery per changed field, each with the item as it is now.
             self._queue_webhooks("issue", "updated", self._webhook_item(item), activities)
         return _json(200, self._api_item(item))
+
+    def _create_state(self, project: dict[str, Any], body: bytes) -> _Response:
+        """Plane's `StateAPIEndpoint.post`: a name the project has (case-insensitively, as its
+        unique constraint) answers 409 with that state's id; a new state answers 200."""
+        data = _json_object(body)
+        name, group, color = data.get("name"), data.get("group"), data.get("color")
+        errors = {}
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            errors["name"] = ["This field is required."]
+        if group not in STATE_GROUPS or group == "triage":
+            errors["group"] = [f'"{group}" is not a valid choice.']
+        if not isinstance(color, str) or not color.strip():
+            errors["color"] = ["This field is required."]
+        if errors:
+            raise _Refusal(400, errors)
+        for state in project["states"]:
+            if state["name"].casefold() == name.strip().casefold():
+                raise _Refusal(
+                    409,
+                    {
+                        "error": "State with the same name already exists in the project",
+                        "id": state["id"],
+                    },
+                )
+        state_id = self.add_state(project["workspace_slug"], project["id"], name.strip(), group)
+        self._states[state_id]["color"] = color
+        return _json(200, dict(self._states[state_id]))
 
     def _comment(self, item: dict[str, Any], body: bytes) -> _Response:
         html = _json_object(body).get("comment_html")

@@ -33,6 +33,50 @@ def test_the_task_list_filters_by_stage_and_repo_and_searches_work_items(operato
         assert shown == expected, query
 
 
+def test_the_task_search_finds_plane_identifiers_and_uuid_prefixes(operator, make_task):
+    make_task(
+        identifier="DEMO-3",
+        title="Pay by card",
+        work_item_id="0de0a1b2-0000-4000-8000-0000000000a3",
+    )
+    make_task(
+        identifier="DEMO-30", title="New theme", work_item_id="0de0ffff-0000-4000-8000-0000000000b3"
+    )
+    for query, expected in [
+        ("DEMO-3", ["Pay by card"]),
+        ("demo-3", ["Pay by card"]),
+        ("0de0a1b2", ["Pay by card"]),  # 8 characters: enough
+        ("0de0a1b2-0000", ["Pay by card"]),
+        ("0de0", []),  # too short to name one
+        ("0de0FFFF", ["New theme"]),
+    ]:
+        response = operator.get(CHANGELIST, {"q": query})
+        assert response.status_code == 200, query
+        shown = sorted(t.title for t in response.context["cl"].result_list)
+        assert shown == expected, query
+
+
+def test_a_task_is_named_by_its_identifier_and_title(make_task):
+    task = make_task(identifier="DEMO-3", title="Pay by card", stage="deploy")
+    assert str(task) == "DEMO-3 · Pay by card (deploy)"
+    untitled = make_task(title="")
+    assert untitled.label == str(untitled.work_item_id)
+
+
+def test_a_webhook_delivery_shows_and_finds_its_work_item_by_identifier(operator, make_task):
+    from plane_integration.models import WebhookDelivery
+
+    task = make_task(identifier="DEMO-3", title="Pay by card")
+    WebhookDelivery.objects.create(
+        event="issue", action="updated", work_item_id=task.work_item_id, dedupe_key="k1", body=b"{}"
+    )
+    WebhookDelivery.objects.create(event="issue", action="updated", dedupe_key="k2", body=b"{}")
+    response = operator.get("/admin/plane_integration/webhookdelivery/", {"q": "demo-3"})
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 1
+    assert "DEMO-3 · Pay by card" in response.content.decode()
+
+
 def test_a_task_page_shows_its_history_and_no_editable_stage(operator, make_task, api):
     task = make_task(stage="analysis")
     api.post(

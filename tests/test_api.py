@@ -51,7 +51,7 @@ def test_a_reader_may_read_but_not_drive(client, make_task):
     assert client.get(task_url(task), **auth).status_code == 200
     response = post(client, task_url(task, "advance/"), {"stage": "development"}, **auth)
     assert response.status_code == 403
-    assert "pipeline permissions" in response.json()["detail"]
+    assert "pipeline.change_task" in response.json()["detail"]
     create = post(client, "/api/tasks/", {"work_item_id": WORK_ITEM, "project_id": PROJECT}, **auth)
     assert create.status_code == 403
     assert Task.objects.get(pk=task.pk).stage == "analysis"
@@ -153,6 +153,17 @@ def test_it_lists_tasks_filtered_by_stage_and_repo(api, make_task):
     assert page["count"] == 1
     assert [t["work_item_id"] for t in page["results"]] == [str(wanted.work_item_id)]
     assert api.get("/api/tasks/").json()["count"] == 3
+
+
+def test_it_lists_tasks_filtered_by_their_plane_identifier_in_any_case(api, make_task):
+    make_task(identifier="DEMO-3", title="Pay by card")
+    make_task(identifier="DEMO-30", title="New theme")
+    make_task(title="No identifier yet")
+    for query in ("DEMO-3", "demo-3", " Demo-3 "):
+        response = api.get("/api/tasks/", {"identifier": query})
+        assert response.status_code == 200
+        assert [t["title"] for t in response.json()["results"]] == ["Pay by card"], query
+    assert api.get("/api/tasks/?identifier=DEMO-4").json()["results"] == []
 
 
 def test_listing_by_an_unknown_stage_is_a_clear_400(api):
@@ -423,3 +434,10 @@ def test_the_schema_documents_each_refusal_and_what_inputs_may_be(api):
     components = schema["components"]["schemas"]
     assert "format" not in components["Deployment"]["properties"]["ci_url"]  # often empty
     assert components["TaskCreate"]["properties"]["title"]["pattern"] == "^[^\\u0000]*$"
+
+
+def test_a_bearer_header_is_a_401_that_names_the_token_scheme(client, make_task):
+    response = client.get("/api/tasks/", HTTP_AUTHORIZATION="Bearer abc123")
+    assert response.status_code == 401
+    assert "scheme is Token" in response.json()["detail"]
+    assert response["WWW-Authenticate"] == "Token"

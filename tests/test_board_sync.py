@@ -375,6 +375,69 @@ def test_plane_states_shows_each_key_and_its_fallback(plane, capsys):
     assert PlaneState.objects.count() == len(DEFAULT_STATES)
 
 
+def test_plane_states_create_makes_the_missing_statuses_with_their_groups(plane, capsys):
+    from plane_integration import statuses
+
+    project_id = plane.add_project("acme", states=[*DEFAULT_STATES, ("code review", "started")])
+    PlaneProject.objects.create(project_id=project_id, workspace_slug="acme", repo="shop")
+    other = plane.add_project("acme", identifier="OTHER", states=DEFAULT_STATES)
+    PlaneProject.objects.create(project_id=other, workspace_slug="acme", repo="blog")
+
+    call_command("plane_states", "--create", "--dry-run", "--project", project_id)
+    out = capsys.readouterr().out
+    assert "would create 'Awaiting Deploy' (started) for awaiting_deploy" in out
+    assert "Code Review" not in out.split("->")[0]  # it exists, in another case
+    assert len(plane.states(project_id)) == len(DEFAULT_STATES) + 1  # nothing made
+
+    call_command("plane_states", "--create", "--project", project_id)
+    out = capsys.readouterr().out
+    made = {s["name"]: s["group"] for s in plane.states(project_id)}
+    for key in statuses.CREATED_KEYS:
+        if key != "code_review":
+            assert made[statuses.DEFAULT_NAMES[key]] == statuses.GROUPS[key], key
+    assert "created      'Monitoring after Deploy' (completed) for monitoring" in out
+    assert "monitoring       -> Monitoring after Deploy" in out  # resolved at once
+    assert "fell back" not in out.split("done ")[0]  # no pipeline key falls back any more
+    assert len(plane.states(other)) == len(DEFAULT_STATES)  # --project: only that one
+
+    call_command("plane_states", "--create")  # every project; the first has them all
+    out = capsys.readouterr().out
+    assert "every pipeline status exists" in out
+    assert len(plane.states(other)) == len(DEFAULT_STATES) + len(statuses.CREATED_KEYS)
+
+
+def test_plane_states_create_counts_a_409_for_a_name_made_meanwhile_as_success(
+    plane, capsys, monkeypatch
+):
+    from plane_integration.client import PlaneClient
+
+    project_id = plane.add_project("acme", states=DEFAULT_STATES)
+    PlaneProject.objects.create(project_id=project_id, workspace_slug="acme", repo="shop")
+    real = PlaneClient.create_state
+
+    def someone_was_quicker(self, workspace, project, name, group, color):
+        if name == "Deploying":  # made by a person between our read and our POST
+            plane.add_state(workspace, project, "Deploying", "started")
+        return real(self, workspace, project, name, group, color)
+
+    monkeypatch.setattr(PlaneClient, "create_state", someone_was_quicker)
+    call_command("plane_states", "--create")
+    out = capsys.readouterr().out
+    assert "existed      'Deploying' (started) for deploying" in out
+    assert [s["name"] for s in plane.states(project_id)].count("Deploying") == 1
+
+
+def test_plane_states_create_names_an_unknown_project(plane, plane_project):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="plane_project add"):
+        call_command(
+            "plane_states", "--create", "--project", "0de00000-0000-4000-8000-00000000ffff"
+        )
+    with pytest.raises(CommandError, match="--dry-run goes with --create"):
+        call_command("plane_states", "--dry-run")
+
+
 def test_plane_states_fails_clearly_when_plane_refuses(plane, plane_project, settings):
     from django.core.management.base import CommandError
 

@@ -111,6 +111,7 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     switch = browser.find_element(By.ID, "id_deploy_status_guard_enabled")
     assert switch.is_selected()
     switch.click()
+    browser.find_element(By.ID, "id_reason").send_keys("a stale CI job is being fixed")
     browser.find_element(By.NAME, "_save").click()
     browser.get(f"{base}/admin/")
     banner = browser.find_element(By.ID, "kill-switch-banner")

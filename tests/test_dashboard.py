@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -116,18 +117,49 @@ def test_approve_from_the_dashboard_logs_it_and_records_the_history(operator, ma
     assert (entry.object_id, entry.change_message) == (str(task.pk), "Approved the deploy.")
 
 
-def test_abort_sends_a_waiting_deploy_back_to_development(operator, make_task):
+def test_abort_sends_a_waiting_deploy_back_to_development_for_a_reason(operator, make_task):
     task = make_task(stage="deploy", deploy_phase="awaiting_approval")
-    operator.post(f"/admin/pipeline/task/{task.pk}/abort/")
+    operator.post(f"/admin/pipeline/task/{task.pk}/abort/", {"reason": "wrong branch"})
     task.refresh_from_db()
     assert task.stage == "development"
-    assert task.history.get().reason == "deploy aborted by admin:ops"
-    assert LogEntry.objects.get().change_message == "Aborted the deploy: back to development."
+    assert task.history.get().reason == "deploy aborted by admin:ops: wrong branch"
+    assert LogEntry.objects.get().change_message == (
+        "Aborted the deploy: back to development (wrong branch)."
+    )
+
+
+def test_abort_and_accept_without_a_reason_change_nothing_and_say_so(operator, make_task):
+    task = make_task(stage="deploy", deploy_phase="awaiting_approval")
+    response = operator.post(f"/admin/pipeline/task/{task.pk}/abort/", {"reason": " "})
+    assert "give a reason" in str(list(get_messages(response.wsgi_request))[0])
+    watched = make_task(stage="done", deploy_phase="succeeded")
+    now = timezone.now()
+    window = MonitorWindow.objects.create(
+        task=watched, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
+    )
+    operator.post(f"/admin/monitoring/monitorwindow/{window.pk}/accept/")
+    operator.post(f"/admin/monitoring/monitorwindow/{window.pk}/abort/")
+    task.refresh_from_db()
+    window.refresh_from_db()
+    assert task.stage == "deploy" and window.state == "active"
+    assert not LogEntry.objects.exists()
+
+
+def test_the_dashboard_asks_for_confirmation_and_a_reason_to_abort_or_accept(operator, make_task):
+    make_task(stage="deploy", deploy_phase="awaiting_approval")
+    watched = make_task(stage="done", deploy_phase="succeeded")
+    now = timezone.now()
+    MonitorWindow.objects.create(
+        task=watched, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
+    )
+    page = operator.get("/admin/").content.decode()
+    assert page.count('name="reason" required') == 3  # abort, accept, abort the window
+    assert page.count("return confirm(") == 3
 
 
 def test_abort_leaves_a_running_deploy_to_its_runner(operator, make_task):
     task = make_task(stage="deploy", deploy_phase="deploying")
-    operator.post(f"/admin/pipeline/task/{task.pk}/abort/")
+    operator.post(f"/admin/pipeline/task/{task.pk}/abort/", {"reason": "stuck"})
     task.refresh_from_db()
     assert task.stage == "deploy" and not LogEntry.objects.exists()
 
@@ -161,11 +193,11 @@ def test_accept_closes_the_window_healthy_with_a_log_entry_and_history(operator,
     window = MonitorWindow.objects.create(
         task=task, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
     )
-    operator.post(f"/admin/monitoring/monitorwindow/{window.pk}/accept/")
+    operator.post(f"/admin/monitoring/monitorwindow/{window.pk}/accept/", {"reason": "looks fine"})
     window.refresh_from_db()
     assert (window.state, window.verdict) == ("closed", "HEALTHY")
-    assert task.history.get().reason == "deploy accepted by admin:ops"
-    assert LogEntry.objects.get().change_message == "Accepted the deploy as healthy."
+    assert task.history.get().reason == "deploy accepted by admin:ops: looks fine"
+    assert LogEntry.objects.get().change_message == "Accepted the deploy as healthy: looks fine"
 
 
 def test_the_task_list_colours_stage_and_verdict_and_links_to_plane(operator, make_task, settings):
@@ -199,12 +231,14 @@ def test_the_task_list_accepts_a_watched_deploy_and_aborts_a_waiting_one(operato
         task=watched, cycle=1, repo="shop", opened_at=now, closes_at=now + timedelta(minutes=5)
     )
     changelist = "/admin/pipeline/task/"
-    operator.post(changelist, {"action": "accept_deploy", "_selected_action": [watched.pk]})
-    operator.post(changelist, {"action": "abort_deploy", "_selected_action": [waiting.pk]})
+    for action, task in [("accept_deploy", watched), ("abort_deploy", waiting)]:
+        operator.post(
+            changelist, {"action": action, "_selected_action": [task.pk], "reason": "on call"}
+        )
     window.refresh_from_db()
     waiting.refresh_from_db()
     assert window.verdict == "HEALTHY" and waiting.stage == "development"
     assert sorted(LogEntry.objects.values_list("change_message", flat=True)) == [
-        "Aborted the deploy: back to development.",
-        "Accepted the deploy as healthy.",
+        "Aborted the deploy: back to development (on call).",
+        "Accepted the deploy as healthy: on call",
     ]

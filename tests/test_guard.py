@@ -224,6 +224,13 @@ def test_the_admin_edits_the_switchboard_with_validation_and_a_record(admin_clie
     assert {"post_deploy_min_samples", "deploy_status_guard_repos"} <= set(errors)
     good = {**form, "deploy_status_guard_enabled": "", "post_deploy_repos": "shop"}
     good = {k: v for k, v in good.items() if v is not False}
+    # A kill-switch changes only for a reason, which the change log keeps.
+    unexplained = admin_client.post("/admin/pipeline/switchboard/1/change/", good)
+    assert "Give a reason for switching deploy status guard enabled" in str(
+        unexplained.context["adminform"].form.errors["reason"]
+    )
+    assert switchboard.get().deploy_status_guard_enabled
+    good["reason"] = "the guard blocks a hotfix"
     assert admin_client.post("/admin/pipeline/switchboard/1/change/", good).status_code == 302
     row = switchboard.get()
     assert (row.deploy_status_guard_enabled, row.post_deploy_repos) == (False, "shop")
@@ -232,6 +239,7 @@ def test_the_admin_edits_the_switchboard_with_validation_and_a_record(admin_clie
         "deploy_status_guard_enabled": ("admin:admin", "True", "False"),
         "post_deploy_repos": ("admin:admin", "", "shop"),
     }
+    assert {c.reason for c in SwitchboardChange.objects.all()} == {"the guard blocks a hotfix"}
     assert admin_client.get("/admin/pipeline/switchboardchange/").status_code == 200
 
 

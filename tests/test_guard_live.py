@@ -116,6 +116,7 @@ def test_flipping_the_switchboard_in_the_admin_reaches_the_running_cluster(servi
         if fields.pop("deploy_status_guard_enabled", "on") == "on":
             fields["deploy_status_guard_enabled"] = "on"
         fields["post_deploy_enabled"] = "on"
+        fields["reason"] = "testing the guard live"
         saved = admin.post(
             page, fields, headers={"Referer": page}, timeout=5, allow_redirects=False
         )

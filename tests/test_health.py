@@ -89,3 +89,19 @@ def test_a_cluster_status_that_cannot_be_read_is_named_without_its_error(client,
 
 def test_it_needs_no_login_and_only_answers_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_the_version_of_pyproject_is_in_healthz_the_metrics_and_the_admin_footer(
+    client, admin_client, settings
+):
+    import tomllib
+
+    from tests.processes import ROOT
+
+    expected = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert client.get("/healthz").json()["version"] == expected
+    settings.METRICS_BEARER_TOKEN = "scrape"
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape").content.decode()
+    assert f'stageboard_build_info{{version="{expected}"}} 1.0' in metrics
+    page = admin_client.get("/admin/pipeline/task/").content.decode()
+    assert '<small id="stageboard-version"' in page and f"Stageboard {expected}" in page

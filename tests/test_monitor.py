@@ -390,13 +390,15 @@ def test_operators_abort_and_accept_from_the_admin_and_it_is_recorded(deployed, 
     url = "/admin/monitoring/monitorwindow/"
     listing = admin_client.get(url)
     assert listing.status_code == 200
-    admin_client.post(url, {"action": "abort", "_selected_action": [one.pk]})
-    admin_client.post(url, {"action": "accept", "_selected_action": [two.pk, one.pk]})
+    admin_client.post(url, {"action": "abort", "_selected_action": [one.pk], "reason": "noisy"})
+    admin_client.post(
+        url, {"action": "accept", "_selected_action": [two.pk, one.pk], "reason": "fine"}
+    )
     one.refresh_from_db()
     two.refresh_from_db()
     assert (one.state, one.verdict, one.closed_by) == ("aborted", "", "admin:admin")
     assert (two.state, two.verdict, two.closed_by) == ("closed", "HEALTHY", "admin:admin")
-    assert two.verdict_reason == "accepted by admin:admin" and two.closed_at is not None
+    assert two.verdict_reason == "accepted by admin:admin: fine" and two.closed_at is not None
     assert admin_client.get(f"{url}?verdict=HEALTHY").context["cl"].result_list[0] == two
 
 

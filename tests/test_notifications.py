@@ -63,7 +63,9 @@ def drain(django_capture_on_commit_callbacks):
 
 
 def roll_back(make_task, django_capture_on_commit_callbacks, sha="abc1234"):
-    task = make_task(stage="deploy", deploy_phase="deploying")
+    task = make_task(
+        stage="deploy", deploy_phase="deploying", identifier="DEMO-7", title="Pay by card"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         engine.finish_deploy(task, succeeded=True, caller="ci")
         deployments.Deployment.objects.filter(task=task).update(commit_sha=sha)
@@ -85,7 +87,7 @@ def test_a_rolled_back_deploy_is_one_notification(
     roll_back(make_task, django_capture_on_commit_callbacks)
     drain()
     [sent] = receiver.messages
-    assert sent["title"] == "[Stageboard] shop: abc1234 rolled back"
+    assert sent["title"] == "[Stageboard] shop: DEMO-7 · Pay by card (abc1234) rolled back"
     assert "5xx ratio 12% over 240 requests" in sent["message"]
     assert "Stageboard did: rolled back (exit 0)" in sent["message"]
     notification = Notification.objects.get(kind="deploy_rolled_back", once_key__isnull=False)

@@ -156,6 +156,37 @@ def test_states_are_listed_with_plane_fields_and_the_backlog_as_default(world):
     assert world.plane.state_id(world.project_id, "in progress") == states[2]["id"]
 
 
+def test_a_state_is_created_with_200_and_a_name_that_exists_answers_409_with_its_id(world):
+    url = world.project_url("states")
+    made = world.http.post(
+        url, json={"name": "Code Review", "group": "started", "color": "#8B5CF6"}
+    )
+    assert made.status_code == 200
+    state = made.json()
+    assert (state["name"], state["group"], state["color"]) == ("Code Review", "started", "#8B5CF6")
+    listed = world.http.get(url).json()["results"]
+    assert [s["id"] for s in listed if s["name"] == "Code Review"] == [state["id"]]
+
+    again = world.http.post(url, json={"name": "code review", "group": "started", "color": "#000"})
+    assert again.status_code == 409
+    assert again.json()["id"] == state["id"]
+    assert len(world.http.get(url).json()["results"]) == len(listed)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"group": "started", "color": "#000"}, "name"),
+        ({"name": "X", "group": "doing", "color": "#000"}, "group"),
+        ({"name": "X", "group": "started"}, "color"),
+    ],
+)
+def test_creating_a_state_without_a_valid_field_is_a_400_naming_it(world, body, field):
+    response = world.http.post(world.project_url("states"), json=body)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
 def test_states_pagination_follows_next_cursor_and_ignores_page(world):
     world.plane.add_state("ws", world.project_id, "Blocked", "started")
     url = world.project_url("states")

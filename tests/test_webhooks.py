@@ -213,6 +213,10 @@ def test_an_unauthentic_delivery_is_a_403_and_nothing_is_stored(hook, settings, 
         answer = send(hook, raw=body)
     assert answer.status_code == 403
     assert answer.json()["detail"]
+    if how == "missing signature":
+        assert answer.json()["detail"] == "The X-Plane-Signature header is missing."
+    elif how != "no secret set":
+        assert answer.json()["detail"] == "The X-Plane-Signature does not match."
     assert WebhookDelivery.objects.count() == 0
     assert Task.objects.count() == 0
 

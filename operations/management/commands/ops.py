@@ -1,0 +1,165 @@
+"""`manage.py ops`: the operator's decisions from a shell, for runbooks and incidents.
+
+    ops approve WORK_ITEM --reason TEXT [--as USER]
+    ops abort WORK_ITEM --reason TEXT [--as USER]
+    ops accept WORK_ITEM --reason TEXT [--as USER]
+    ops switch NAME on|off --reason TEXT [--as USER]
+
+WORK_ITEM is Plane's readable id (`DEMO-3`, any case) or the work item's UUID (or its first 8
+or more characters). Each decision goes through the admin's own code (`pipeline.decisions`,
+`monitoring.decisions`) and is recorded as the admin records it: in the task's history (or
+the switchboard's change log) with the caller `ops:USER` and the reason, and in the admin's
+log when USER is an account. Refused: a message on stderr and exit status 1.
+"""
+
+import getpass
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from monitoring import decisions as window_decisions
+from pipeline import decisions
+from pipeline.models import Task
+from pipeline.stages import DeployPhase, Stage
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (a container)
+        return "unknown"
+
+
+class Command(BaseCommand):
+    help = (
+        "An operator's decisions from the shell: approve, abort or accept a work item's "
+        "deploy, or switch a kill-switch; each recorded with who and why, as the admin does."
+    )
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+        def decision(name: str, help_text: str, target: str, target_help: str):
+            sub = commands.add_parser(name, help=help_text, description=help_text)
+            sub.add_argument(target, help=target_help)
+            return sub
+
+        item_help = "the work item: DEMO-3 (any case), its UUID, or 8+ characters of it"
+        subs = [
+            decision("approve", "Approve a deploy that awaits approval.", "work_item", item_help),
+            decision(
+                "abort",
+                "Abort a watched deploy's post-deploy window (no verdict), or a deploy that "
+                "has not started (the task goes back to development).",
+                "work_item",
+                item_help,
+            ),
+            decision(
+                "accept",
+                "Accept a watched deploy as healthy (closes its window HEALTHY).",
+                "work_item",
+                item_help,
+            ),
+        ]
+        switch = decision(
+            "switch",
+            "Turn a kill-switch on or off.",
+            "name",
+            "the kill-switch: "
+            + ", ".join(s.removesuffix("_enabled") for s in decisions.KILL_SWITCHES),
+        )
+        switch.add_argument("state", choices=["on", "off"], help="on or off")
+        for sub in [*subs, switch]:
+            sub.add_argument("--reason", required=True, help="why: kept with the decision")
+            sub.add_argument(
+                "--as",
+                dest="as_user",
+                default=None,
+                metavar="USER",
+                help="who decides (default: the operating system's user)",
+            )
+
+    def handle(self, *args, command, reason, as_user, **options):
+        if not reason.strip():
+            raise CommandError("--reason must say why")
+        self.user = (as_user or os_user()).strip()
+        self.who = f"ops:{self.user}"
+        if command == "switch":
+            return self.switch(options["name"], options["state"] == "on", reason)
+        task = self.find(options["work_item"])
+        getattr(self, command)(task, reason)
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def approve(self, task: Task, reason: str) -> None:
+        was_approved = task.deploy_approved_at is not None
+        why_not = decisions.approve(task, who=self.who, reason=reason)
+        if why_not:
+            raise CommandError(f"{task}: not approved: {why_not}")
+        if was_approved:
+            self.stdout.write(f"{task}: the deploy was approved already; nothing changed")
+            return
+        self.log(task, "Approved the deploy.")
+        self.stdout.write(f"{task}: deploy approved by {self.who}")
+
+    def abort(self, task: Task, reason: str) -> None:
+        window = window_decisions.active_window(task)
+        if window is not None:
+            if not window_decisions.abort_window(window, who=self.who, reason=reason):
+                raise CommandError(f"{task}: the window is no longer active")
+            self.log(window, f"Aborted the window (no verdict): {reason}")
+            self.stdout.write(f"{task}: post-deploy window aborted by {self.who}")
+            return
+        waiting = task.stage == Stage.DEPLOY and task.deploy_phase in (
+            DeployPhase.NONE,
+            DeployPhase.AWAITING_APPROVAL,
+        )
+        why_not = decisions.abort(task, who=self.who, reason=reason)
+        if why_not:
+            raise CommandError(f"{task}: nothing to abort: {why_not}" if not waiting else why_not)
+        self.log(task, f"Aborted the deploy: back to development ({reason}).")
+        self.stdout.write(f"{task}: deploy aborted by {self.who}: back to development")
+
+    def accept(self, task: Task, reason: str) -> None:
+        window = window_decisions.active_window(task)
+        if window is None:
+            raise CommandError(f"{task}: no deploy is being watched: nothing to accept")
+        if not window_decisions.accept_window(window, who=self.who, reason=reason):
+            raise CommandError(f"{task}: the window is no longer active")
+        self.log(window, f"Accepted the deploy as healthy: {reason}")
+        self.stdout.write(f"{task}: deploy accepted as healthy by {self.who}")
+
+    def switch(self, name: str, on: bool, reason: str) -> None:
+        try:
+            field = decisions.kill_switch(name)
+            changed = decisions.switch(field, on, who=self.who, reason=reason)
+        except ValueError as refused:
+            raise CommandError(str(refused)) from None
+        state = "on" if on else "off"
+        if changed:
+            self.stdout.write(f"{field}: switched {state} by {self.who}")
+        else:
+            self.stdout.write(f"{field}: {state} already; nothing changed")
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def find(self, text: str) -> Task:
+        tasks = list(Task.objects.named(text)[:6])
+        if not tasks:
+            raise CommandError(
+                f"no task for {text!r}: give Plane's id (DEMO-3) or the work item's UUID"
+            )
+        if len(tasks) > 1:
+            named = ", ".join(f"{t.work_item_id} ({t.label})" for t in tasks[:5])
+            raise CommandError(f"{text!r} names more than one task: {named}")
+        return tasks[0]
+
+    def log(self, obj, message: str) -> None:
+        """The admin's log entry, when the operator is an account (it needs a user)."""
+        user = get_user_model().objects.filter(username=self.user).first()
+        if user is None:
+            return
+        LogEntry.objects.log_actions(
+            user.pk, [obj], CHANGE, change_message=message, single_object=True
+        )
