@@ -59,6 +59,7 @@ def changelist(model, **filters) -> str:
 @dataclass
 class Dashboard:
     switches_off: list[str] = field(default_factory=list)
+    rollbacks_failed: list[MonitorWindow] = field(default_factory=list)
     stages: list[dict] = field(default_factory=list)
     awaiting: list[Task] = field(default_factory=list)
     awaiting_count: int = 0
@@ -81,6 +82,15 @@ def gather(now=None) -> Dashboard:
     d = Dashboard()
     flags = switchboard.get()
     d.switches_off = [what for name, what in KILL_SWITCHES if not getattr(flags, name)]
+
+    # Rollbacks whose hook failed and that no operator acted on: production may be down.
+    d.rollbacks_failed = list(
+        MonitorWindow.objects.filter(
+            action=MonitorWindow.Action.ROLLBACK, action_state=MonitorWindow.ActionState.FAILED
+        )
+        .select_related("task")
+        .order_by("-action_finished_at", "-id")[:LIMIT]
+    )
 
     counts = dict(Task.objects.values_list("stage").annotate(n=Count("id")).order_by())
     d.stages = [

@@ -38,10 +38,14 @@ CLAIM = timedelta(seconds=90)
 LISTED = 20  # occurrences listed in a grouped message; the rest are counted
 
 DEPLOY_FAILURES = {
+    Deployment.Outcome.ROLLBACK_FAILED: "rollback failed",
     Deployment.Outcome.ROLLED_BACK: "rolled back",
     Deployment.Outcome.DEGRADED_ALERT_ONLY: "degraded (alert only)",
     Deployment.Outcome.INCONCLUSIVE: "inconclusive",
 }
+# Said first in the message's title, before anything else: a person must act now.
+ROLLBACK_FAILED = "ROLLBACK FAILED"
+URGENT = {"deploy_rollback_failed": ROLLBACK_FAILED}
 DEPLOY_OTHERS = {
     Deployment.Outcome.SUCCEEDED: "succeeded",
     Deployment.Outcome.FAILED: "failed",
@@ -131,6 +135,10 @@ def deployment_settled_notice(sender, deployment: Deployment, **kwargs) -> None:
         return
     what = deployment.short_sha or f"work item {deployment.task.work_item_id}"
     subject = f"{deployment.repo or 'deploy'}: {what} {said}"
+    if deployment.outcome == Deployment.Outcome.ROLLBACK_FAILED:
+        # Said first: a person must act now, production may still be degraded.
+        repo = deployment.repo or "deploy"
+        subject = f"{ROLLBACK_FAILED}: {repo} {what}, production may still be degraded"
     details = [
         deployment.evidence,
         deployment.action_taken and f"Stageboard did: {deployment.action_taken}",
@@ -163,11 +171,16 @@ def _due(now) -> Q:
 
 
 def message(notification: Notification) -> tuple[str, str]:
+    urgent = URGENT.get(notification.kind)
+    prefix = f"{urgent} [Stageboard]" if urgent else "[Stageboard]"
     if notification.occurrences == 1:
-        return f"[Stageboard] {notification.subject}", notification.body.removeprefix("- ")
+        subject = notification.subject
+        if urgent:
+            subject = subject.removeprefix(f"{urgent}: ")
+        return f"{prefix} {subject}", notification.body.removeprefix("- ")
     more = notification.occurrences - min(notification.occurrences, LISTED)
     body = notification.body + (f"\n... and {more} more" if more else "")
-    title = f"[Stageboard] {notification.occurrences} x {notification.kind.replace('_', ' ')}"
+    title = f"{prefix} {notification.occurrences} x {notification.kind.replace('_', ' ')}"
     return title, body
 
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from pipeline import engine
+from pipeline import engine, rollbacks
 from pipeline.dora_report import dora_report
 from pipeline.models import Deployment, Task
 from pipeline.serializers import (
@@ -36,7 +36,11 @@ DEPLOY_ACTIONS = {
     "start": engine.start_deploy,
     "succeed": partial(engine.finish_deploy, succeeded=True),
     "fail": partial(engine.finish_deploy, succeeded=False),
+    # A rollback whose hook failed runs again (the monitor's restart-safe path).
+    "retry-rollback": rollbacks.retry_rollback,
 }
+# Deploy actions that need `approve_deploy`: an operator's decisions, not a pipeline's.
+OPERATOR_ACTIONS = ("approve", "retry-rollback")
 
 
 class Conflict(APIException):
@@ -59,7 +63,7 @@ class TaskPermission(BasePermission):
             needed = "view_task"
         elif view.action == "create":
             needed = "add_task"
-        elif view.kwargs.get("deploy_action") == "approve":
+        elif view.kwargs.get("deploy_action") in OPERATOR_ACTIONS:
             needed = "approve_deploy"
         else:
             needed = "change_task"
@@ -161,7 +165,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
             OpenApiParameter("deploy_action", str, OpenApiParameter.PATH, enum=[*DEPLOY_ACTIONS])
         ],
         description="Drive the deploy phase: request-approval, approve, start, succeed "
-        "(also moves the task to done) or fail (back to development). `start` records the "
+        "(also moves the task to done), fail (back to development) or retry-rollback (run "
+        "the rollback hook again after it failed; needs the approve_deploy permission; 409 "
+        "when the task has no failed rollback). `start` records the "
         "deployment with what is deployed: commit_sha (7-40 hex digits), ref, ci_url "
         "(http or https), environment (default production), committed_at; all optional.",
     )
