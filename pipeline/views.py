@@ -3,7 +3,7 @@
 import uuid
 from functools import partial
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -99,7 +99,14 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         for name in ("stage", "repo"):
             if query.validated_data.get(name):
                 tasks = tasks.filter(**{name: query.validated_data[name]})
-        return tasks
+        # Each task's last production deploy, in the page's one query.
+        last = Deployment.objects.filter(task=OuterRef("pk"), production=True).order_by("-id")
+        return tasks.annotate(
+            **{
+                f"last_deploy_{name}": Subquery(last.values(name)[:1])
+                for name in ("id", "outcome", "verdict", "finished_at")
+            }
+        )
 
     def get_serializer_class(self):
         return TaskSerializer if self.action == "list" else TaskDetailSerializer
