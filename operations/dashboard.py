@@ -23,6 +23,7 @@ from pipeline import switchboard
 from pipeline.health import check_cluster
 from pipeline.models import Deployment, Task
 from pipeline.stages import DeployPhase, Stage
+from plane_integration.board import failing as board_failing
 from plane_integration.budget import key_id
 from plane_integration.models import (
     BoardStatus,
@@ -161,7 +162,7 @@ def gather(now=None) -> Dashboard:
     d.git_refused_count = refused.count()
     d.git_refused = list(refused.order_by("-received_at", "-id")[:LIMIT])
 
-    failing = BoardStatus.objects.filter(attempts__gt=0, gone_at=None)
+    failing = BoardStatus.objects.filter(board_failing())
     d.failing_count = failing.count()
     d.failing_rows = list(failing.select_related("task").order_by("-attempts")[:LIMIT])
 

@@ -18,6 +18,7 @@ from monitoring.models import MonitorWindow
 from operations.models import Notification
 from pipeline.models import Deployment, Task
 from pipeline.stages import Stage
+from plane_integration.board import failing as board_failing
 from plane_integration.models import (
     BoardStatus,
     PlaneRateBudget,
@@ -80,7 +81,8 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "stageboard_board_rows_failing",
             "Work items whose last board sync failed",
-            value=pending.filter(attempts__gt=0).count(),
+            # Failed and retrying, or never sendable (the task's project is not registered).
+            value=BoardStatus.objects.filter(board_failing()).count(),
         )
 
         sums = PlaneRateBudget.objects.aggregate(

@@ -8,13 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from pipeline import engine, rollbacks
+from pipeline import engine, projects, rollbacks
 from pipeline.dora_report import dora_report
 from pipeline.models import Deployment, Task
 from pipeline.serializers import (
@@ -133,11 +133,16 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
         description="Create the task of a work item in `analysis`; answers 200 with the "
         "existing task when the work item already has one in the same project, 409 when "
-        "it has one in another project.",
+        "it has one in another project, 400 when a Plane is configured and the project is "
+        "not registered (`manage.py plane_project add`).",
     )
     def create(self, request):
         incoming = TaskCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
+        refused = projects.refusal(incoming.validated_data["project_id"])
+        if refused:
+            # Stored, its status would never reach the board: refuse it, store nothing.
+            raise ValidationError({"project_id": [refused]})
         task, created = engine.create_task(**incoming.validated_data)
         if task.project_id != incoming.validated_data["project_id"]:
             raise Conflict(

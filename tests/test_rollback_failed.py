@@ -124,8 +124,8 @@ def test_retry_rollback_through_the_api_needs_approve_deploy(failed_rollback, cl
 def test_a_retry_that_succeeds_makes_it_rolled_back_and_the_history_keeps_both(
     failed_rollback,
     client,
-    endpoints,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    endpoints,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from tests.qcluster import run_queued_tasks
 
