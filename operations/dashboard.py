@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from git_hosts.models import GitEvent
 from monitoring.models import MonitorWindow, Probe
+from operations import verdict
 from pipeline import switchboard
 from pipeline.health import check_cluster
 from pipeline.models import Deployment, Task
@@ -76,6 +77,12 @@ class Dashboard:
     budget: dict | None = None
     cluster: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)
+    # The one line at the top (operations.verdict): problems worst first, or, on an
+    # install not set up yet, the checklist instead.
+    problems: list = field(default_factory=list)
+    set_up: bool = True
+    checklist: list = field(default_factory=list)
+    worst: str = ""
 
 
 def gather(now=None) -> Dashboard:
@@ -175,6 +182,11 @@ def gather(now=None) -> Dashboard:
 
     d.budget = plane_budget()
     d.cluster = check_cluster()
+    d.problems = verdict.problems(now)
+    d.worst = d.problems[0].severity if d.problems else ""
+    d.set_up = verdict.is_set_up()
+    if not d.set_up:
+        d.checklist = verdict.setup_checklist()
     d.links = {
         "tasks": changelist(Task),
         "git_events": changelist(GitEvent, received_at__gte=week.isoformat()),
