@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -64,6 +64,10 @@ def notify(
     """Record a notification to send (None: told already, or it could not be recorded)."""
     try:
         return _record(kind, subject[:300], body, group_key or kind, once_key)
+    except IntegrityError:
+        # Another worker recorded the same fact at the same moment: the unique once_key
+        # let one of the two in. Told already, as far as this caller is concerned.
+        return None
     except Exception:
         logger.exception("notification %s (%s) could not be recorded", kind, subject)
         return None

@@ -95,6 +95,8 @@ class BoardStatusSerializer(serializers.Serializer):
     last_outcome = serializers.CharField(allow_blank=True)
     last_error = serializers.CharField(allow_blank=True)
     synced_at = serializers.DateTimeField(allow_null=True)
+    # When Plane answered 404 for the work item (deleted or archived); null while it exists.
+    gone_at = serializers.DateTimeField(allow_null=True)
 
 
 class WindowSerializer(serializers.Serializer):

@@ -50,3 +50,15 @@ def test_a_deploy_result_sent_again_after_the_task_moved_on_changes_nothing(make
     task = make_task(stage="deploy", deploy_phase="deploying")
     engine.finish_deploy(task, succeeded=False, caller="ci")
     assert not engine.finish_deploy(task, succeeded=False, caller="ci").changed
+
+
+def test_the_board_api_says_when_a_work_item_has_gone(reader, make_task):
+    from django.utils import timezone
+
+    from plane_integration.models import BoardStatus
+
+    task = make_task(stage="development")
+    now = timezone.now()
+    BoardStatus.objects.create(task=task, desired_key="in_progress", desired_at=now, gone_at=now)
+    body = reader.get(f"/api/tasks/{task.work_item_id}/board/").json()
+    assert body["gone_at"] is not None and body["pending"] is False
