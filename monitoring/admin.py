@@ -7,9 +7,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from monitoring import decisions
+from monitoring import actions, decisions
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
+from pipeline import engine
 from pipeline.admin import (
     ReasonActionForm,
     RecordInline,
@@ -62,6 +63,7 @@ class MonitorWindowAdmin(admin.ModelAdmin):
     list_select_related = ("task",)
     readonly_fields = [f.name for f in MonitorWindow._meta.fields]
     inlines = [ProbeInline]
+    change_form_template = "admin/monitoring/monitorwindow/change_form.html"
     actions = ["abort", "accept"]
     action_form = ReasonActionForm
 
@@ -134,8 +136,71 @@ class MonitorWindowAdmin(admin.ModelAdmin):
     def accept(self, request, queryset):
         self._decide_each(request, queryset.select_related("task"), self.accept_window, "Accepted")
 
+    def has_retry_permission(self, request):
+        # Running the rollback hook again is an operator's decision, like approving a deploy.
+        return request.user.has_perm("pipeline.approve_deploy")
+
+    def retry_rollback(self, request, window: MonitorWindow) -> str | None:
+        """Run the failed rollback's hook again (queued); logged and in the task's history."""
+        who = admin_caller(request)
+        try:
+            actions.retry_rollback(window.task, caller=who)
+        except engine.TransitionRefused as refused:
+            return refused.reason
+        self.log_change(request, window, "Retried the rollback.")
+        return None
+
+    def rolled_back_by_hand(self, request, window: MonitorWindow) -> str | None:
+        """The operator rolled production back without the hook; logged and in the history."""
+        who = admin_caller(request)
+        try:
+            actions.resolved_by_hand(window.task, caller=who)
+        except engine.TransitionRefused as refused:
+            return refused.reason
+        self.log_change(request, window, "Marked the failed rollback as done by hand.")
+        return None
+
+    def _rollback_button(self, decide, done_text: str):
+        @require_POST
+        def view(request, object_id):
+            if not self.has_retry_permission(request):
+                raise PermissionDenied
+            window = get_object_or_404(MonitorWindow.objects.select_related("task"), pk=object_id)
+            why_not = decide(request, window)
+            if why_not:
+                self.message_user(request, f"{window.task}: not done: {why_not}", messages.WARNING)
+            else:
+                self.message_user(request, f"{window.task}: {done_text}.", messages.SUCCESS)
+            default = reverse("admin:monitoring_monitorwindow_change", args=[window.pk])
+            return redirect(back_to(request, default))
+
+        return view
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["rollback_failed"] = bool(
+            obj
+            and obj.action == MonitorWindow.Action.ROLLBACK
+            and obj.action_state == MonitorWindow.ActionState.FAILED
+        )
+        context["can_retry"] = self.has_retry_permission(request)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
     def get_urls(self):
         return [
+            path(
+                "<path:object_id>/retry-rollback/",
+                self.admin_site.admin_view(
+                    self._rollback_button(self.retry_rollback, "rollback queued again")
+                ),
+                name="monitoring_monitorwindow_retry_rollback",
+            ),
+            path(
+                "<path:object_id>/rolled-back-by-hand/",
+                self.admin_site.admin_view(
+                    self._rollback_button(self.rolled_back_by_hand, "marked rolled back by hand")
+                ),
+                name="monitoring_monitorwindow_rolled_back_by_hand",
+            ),
             path(
                 "<path:object_id>/accept/",
                 self.admin_site.admin_view(self._button(self.accept_window, "accepted")),

@@ -18,9 +18,11 @@ def armed(task: Task, window: MonitorWindow) -> None:
     deployments.watch(task, window.pk)
 
 
-def outcome_for(verdict: str, action: str) -> str:
+def outcome_for(verdict: str, action: str, *, action_ok: bool = True) -> str:
     if verdict == Verdict.DEGRADED:
-        return Outcome.ROLLED_BACK if action == Action.ROLLBACK else Outcome.DEGRADED_ALERT_ONLY
+        if action != Action.ROLLBACK:
+            return Outcome.DEGRADED_ALERT_ONLY
+        return Outcome.ROLLED_BACK if action_ok else Outcome.ROLLBACK_FAILED
     if verdict == Verdict.INCONCLUSIVE:
         return Outcome.INCONCLUSIVE
     return Outcome.SUCCEEDED
@@ -50,11 +52,12 @@ def judged(window: MonitorWindow) -> None:
     )
 
 
-def acted(window: MonitorWindow, result: str) -> None:
+def acted(window: MonitorWindow, result: str, *, ok: bool = True) -> None:
+    """The action ended (`ok`: the rollback hook succeeded, or there was none to run)."""
     deployments.record_verdict(
         window.task,
         window.cycle,
-        outcome=outcome_for(window.verdict, window.action),
+        outcome=outcome_for(window.verdict, window.action, action_ok=ok),
         action_taken=result,
         settle=True,
     )

@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from git_hosts.models import GitEvent
 from monitoring.models import MonitorWindow, Probe
+from operations import verdict
 from pipeline import switchboard
 from pipeline.health import check_cluster
 from pipeline.models import Deployment, Task
 from pipeline.stages import DeployPhase, Stage
+from plane_integration.board import failing as board_failing
 from plane_integration.budget import key_id
 from plane_integration.models import (
     BoardStatus,
@@ -59,6 +61,7 @@ def changelist(model, **filters) -> str:
 @dataclass
 class Dashboard:
     switches_off: list[str] = field(default_factory=list)
+    rollbacks_failed: list[MonitorWindow] = field(default_factory=list)
     stages: list[dict] = field(default_factory=list)
     awaiting: list[Task] = field(default_factory=list)
     awaiting_count: int = 0
@@ -74,6 +77,12 @@ class Dashboard:
     budget: dict | None = None
     cluster: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)
+    # The one line at the top (operations.verdict): problems worst first, or, on an
+    # install not set up yet, the checklist instead.
+    problems: list = field(default_factory=list)
+    set_up: bool = True
+    checklist: list = field(default_factory=list)
+    worst: str = ""
 
 
 def gather(now=None) -> Dashboard:
@@ -81,6 +90,15 @@ def gather(now=None) -> Dashboard:
     d = Dashboard()
     flags = switchboard.get()
     d.switches_off = [what for name, what in KILL_SWITCHES if not getattr(flags, name)]
+
+    # Rollbacks whose hook failed and that no operator acted on: production may be down.
+    d.rollbacks_failed = list(
+        MonitorWindow.objects.filter(
+            action=MonitorWindow.Action.ROLLBACK, action_state=MonitorWindow.ActionState.FAILED
+        )
+        .select_related("task")
+        .order_by("-action_finished_at", "-id")[:LIMIT]
+    )
 
     counts = dict(Task.objects.values_list("stage").annotate(n=Count("id")).order_by())
     d.stages = [
@@ -151,7 +169,7 @@ def gather(now=None) -> Dashboard:
     d.git_refused_count = refused.count()
     d.git_refused = list(refused.order_by("-received_at", "-id")[:LIMIT])
 
-    failing = BoardStatus.objects.filter(attempts__gt=0, gone_at=None)
+    failing = BoardStatus.objects.filter(board_failing())
     d.failing_count = failing.count()
     d.failing_rows = list(failing.select_related("task").order_by("-attempts")[:LIMIT])
 
@@ -164,6 +182,11 @@ def gather(now=None) -> Dashboard:
 
     d.budget = plane_budget()
     d.cluster = check_cluster()
+    d.problems = verdict.problems(now)
+    d.worst = d.problems[0].severity if d.problems else ""
+    d.set_up = verdict.is_set_up()
+    if not d.set_up:
+        d.checklist = verdict.setup_checklist()
     d.links = {
         "tasks": changelist(Task),
         "git_events": changelist(GitEvent, received_at__gte=week.isoformat()),

@@ -7,24 +7,32 @@ live in the rate budget's row, which every process already writes per request.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
-from django.db.models import Count, Sum
+from django.conf import settings
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django_q.models import OrmQ
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from django_q.status import Stat
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitoring.models import MonitorWindow
 from operations.models import Notification
-from pipeline.models import Deployment, Task
-from pipeline.stages import Stage
+from pipeline import switchboard
+from pipeline.models import Deployment, StageChange, Task
+from pipeline.stages import DeployPhase, Stage
 from pipeline.version import version
+from plane_integration.board import failing as board_failing
 from plane_integration.models import (
     BoardStatus,
     PlaneRateBudget,
     ReconcileRepair,
+    ReconcileRun,
     WebhookDelivery,
 )
+
+NEVER = float("inf")  # seconds since something that never happened
 
 
 def _counts(queryset, field: str) -> dict[str, int]:
@@ -34,10 +42,6 @@ def _counts(queryset, field: str) -> dict[str, int]:
 class DatabaseCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         now = timezone.now()
-        info = InfoMetricFamily("stageboard_build", "The running Stageboard's version")
-        info.add_metric([], {"version": version()})
-        yield info
-
         tasks = GaugeMetricFamily("stageboard_tasks", "Tasks by stage", labels=["stage"])
         by_stage = _counts(Task.objects.order_by(), "stage")
         for stage in Stage:
@@ -85,7 +89,8 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "stageboard_board_rows_failing",
             "Work items whose last board sync failed",
-            value=pending.filter(attempts__gt=0).count(),
+            # Failed and retrying, or never sendable (the task's project is not registered).
+            value=BoardStatus.objects.filter(board_failing()).count(),
         )
 
         sums = PlaneRateBudget.objects.aggregate(
@@ -123,3 +128,82 @@ class DatabaseCollector(Collector):
         for kind in ReconcileRepair.Kind.values:
             repairs.add_metric([kind], by_kind.get(kind, 0))
         yield repairs
+
+        yield from alerting_figures(now)
+
+
+def alerting_figures(now) -> Iterable[Metric]:
+    """What the alert rules of docs/alerts.yml read: ages and counts that need a person."""
+    info = GaugeMetricFamily(
+        "stageboard_build_info", "Stageboard's version (always 1)", labels=["version"]
+    )
+    info.add_metric([version()], 1)
+    yield info
+
+    try:
+        stats = Stat.get_all()
+    except Exception:
+        stats = []
+    last = max((stat.timestamp for stat in stats), default=None)
+    yield GaugeMetricFamily(
+        "stageboard_q_cluster_last_report_seconds",
+        "Seconds since a q cluster last reported (+Inf: none has)",
+        value=(now - last).total_seconds() if last else NEVER,
+    )
+
+    flags = switchboard.get()
+    switches = GaugeMetricFamily(
+        "stageboard_kill_switch_enabled",
+        "Kill-switches of the switchboard: 1 on, 0 off",
+        labels=["switch"],
+    )
+    for name in (
+        "deploy_status_guard_enabled",
+        "post_deploy_enabled",
+        "reconcile_enabled",
+        "deploy_comments_enabled",
+        "git_events_enabled",
+    ):
+        switches.add_metric([name.removesuffix("_enabled")], 1 if getattr(flags, name) else 0)
+    yield switches
+
+    requested = StageChange.objects.filter(
+        task=OuterRef("pk"), to_phase=DeployPhase.AWAITING_APPROVAL
+    ).order_by("-created_at", "-id")
+    waiting = Task.objects.filter(
+        stage=Stage.DEPLOY,
+        deploy_phase=DeployPhase.AWAITING_APPROVAL,
+        deploy_approved_at__isnull=True,
+    ).annotate(requested_at=Subquery(requested.values("created_at")[:1]))
+    oldest = waiting.order_by("requested_at").values_list("requested_at", flat=True).first()
+    yield GaugeMetricFamily(
+        "stageboard_approvals_waiting", "Deploys waiting for an approval", value=waiting.count()
+    )
+    yield GaugeMetricFamily(
+        "stageboard_approval_oldest_wait_seconds",
+        "Seconds the longest-waiting deploy has waited for its approval (0: none waits)",
+        value=(now - oldest).total_seconds() if oldest else 0,
+    )
+    yield GaugeMetricFamily(
+        "stageboard_approval_wait_limit_seconds",
+        "NOTIFY_APPROVAL_AFTER_MINUTES in seconds: the alert's threshold",
+        value=timedelta(minutes=settings.NOTIFY_APPROVAL_AFTER_MINUTES).total_seconds(),
+    )
+    yield GaugeMetricFamily(
+        "stageboard_rollbacks_failed",
+        "Rollbacks whose hook failed and that no operator acted on yet",
+        value=MonitorWindow.objects.filter(
+            action=MonitorWindow.Action.ROLLBACK, action_state=MonitorWindow.ActionState.FAILED
+        ).count(),
+    )
+    complete = (
+        ReconcileRun.objects.filter(complete=True, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    yield GaugeMetricFamily(
+        "stageboard_reconcile_last_complete_seconds",
+        "Seconds since the reconciler's last complete sweep finished (+Inf: none has)",
+        value=(now - complete).total_seconds() if complete else NEVER,
+    )

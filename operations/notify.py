@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -38,10 +38,14 @@ CLAIM = timedelta(seconds=90)
 LISTED = 20  # occurrences listed in a grouped message; the rest are counted
 
 DEPLOY_FAILURES = {
+    Deployment.Outcome.ROLLBACK_FAILED: "rollback failed",
     Deployment.Outcome.ROLLED_BACK: "rolled back",
     Deployment.Outcome.DEGRADED_ALERT_ONLY: "degraded (alert only)",
     Deployment.Outcome.INCONCLUSIVE: "inconclusive",
 }
+# Said first in the message's title, before anything else: a person must act now.
+ROLLBACK_FAILED = "ROLLBACK FAILED"
+URGENT = {"deploy_rollback_failed": ROLLBACK_FAILED}
 DEPLOY_OTHERS = {
     Deployment.Outcome.SUCCEEDED: "succeeded",
     Deployment.Outcome.FAILED: "failed",
@@ -60,6 +64,10 @@ def notify(
     """Record a notification to send (None: told already, or it could not be recorded)."""
     try:
         return _record(kind, subject[:300], body, group_key or kind, once_key)
+    except IntegrityError:
+        # Another worker recorded the same fact at the same moment: the unique once_key
+        # let one of the two in. Told already, as far as this caller is concerned.
+        return None
     except Exception:
         logger.exception("notification %s (%s) could not be recorded", kind, subject)
         return None
@@ -134,6 +142,10 @@ def deployment_settled_notice(sender, deployment: Deployment, **kwargs) -> None:
     if deployment.short_sha:
         what = f"{what} ({deployment.short_sha})"
     subject = f"{deployment.repo or 'deploy'}: {what} {said}"
+    if deployment.outcome == Deployment.Outcome.ROLLBACK_FAILED:
+        # Said first: a person must act now, production may still be degraded.
+        repo = deployment.repo or "deploy"
+        subject = f"{ROLLBACK_FAILED}: {repo} {what}, production may still be degraded"
     details = [
         deployment.evidence,
         deployment.action_taken and f"Stageboard did: {deployment.action_taken}",
@@ -166,11 +178,16 @@ def _due(now) -> Q:
 
 
 def message(notification: Notification) -> tuple[str, str]:
+    urgent = URGENT.get(notification.kind)
+    prefix = f"{urgent} [Stageboard]" if urgent else "[Stageboard]"
     if notification.occurrences == 1:
-        return f"[Stageboard] {notification.subject}", notification.body.removeprefix("- ")
+        subject = notification.subject
+        if urgent:
+            subject = subject.removeprefix(f"{urgent}: ")
+        return f"{prefix} {subject}", notification.body.removeprefix("- ")
     more = notification.occurrences - min(notification.occurrences, LISTED)
     body = notification.body + (f"\n... and {more} more" if more else "")
-    title = f"[Stageboard] {notification.occurrences} x {notification.kind.replace('_', ' ')}"
+    title = f"{prefix} {notification.occurrences} x {notification.kind.replace('_', ' ')}"
     return title, body
 
 

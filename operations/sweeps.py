@@ -17,6 +17,7 @@ from django.utils import timezone
 from operations.notify import notify
 from pipeline.models import StageChange, Task
 from pipeline.stages import DeployPhase, Stage
+from plane_integration.board import failing as failing_rows
 from plane_integration.models import BoardStatus, ReconcileRepair
 
 BOARD_FAILING_AFTER = timedelta(minutes=10)
@@ -64,8 +65,10 @@ def approvals_waiting() -> int:
 
 def board_failing() -> int:
     cutoff = timezone.now() - BOARD_FAILING_AFTER
-    failing = BoardStatus.objects.select_related("task").filter(
-        next_attempt_at__isnull=False, attempts__gt=0, desired_at__lte=cutoff
+    failing = (
+        BoardStatus.objects.select_related("task")
+        .filter(failing_rows())
+        .filter(desired_at__lte=cutoff)
     )
     told = 0
     for row in failing:

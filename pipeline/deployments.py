@@ -141,6 +141,26 @@ def record_verdict(
     return deployment
 
 
+def finished_as(task: Task, *, succeeded: bool) -> bool:
+    """Whether this cycle's last production deploy ended as `succeeded` says (a deploy
+    result sent again after the task moved on is then a no-op)."""
+    last = (
+        Deployment.objects.filter(task=task, cycle=task.cycle, production=True)
+        .exclude(outcome="")
+        .order_by("-id")
+        .values_list("outcome", flat=True)
+        .first()
+    )
+    if last is None or last == Outcome.ABORTED:
+        return False
+    return (last != Outcome.FAILED) == succeeded
+
+
+def last_deploy(task: Task) -> Deployment | None:
+    """The task's latest production deploy attempt, of any cycle."""
+    return Deployment.objects.filter(task=task, production=True).order_by("-id").first()
+
+
 def running(task: Task) -> Deployment | None:
     return (
         Deployment.objects.filter(

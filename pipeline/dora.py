@@ -11,16 +11,18 @@ Definitions (where DORA leaves room, the choice is ours and documented):
 - lead time for changes: from `lead_from` (the first commit of the change when the Git
   host told us, else the task's start) to the finish of a succeeded deploy; median and
   90th percentile (nearest rank), in seconds.
-- change failure rate: rolled back or degraded deploys over all deploys.
+- change failure rate: rolled back, rollback failed or degraded deploys over all deploys.
 - failed deployment recovery time (DORA's new name for time to restore; the report keeps
   `time_to_restore` as an alias with the same content for one release): from a rolled-back
-  or degraded deploy to the next succeeded deploy of the same repo, median in seconds;
+  or degraded deploy (a failed rollback included: it restored nothing) to the next succeeded
+  deploy of the same repo, median in seconds;
   failures not recovered yet are counted apart (`unrestored`).
 - deployment rework rate: deploys of the period that are *rework* over all deploys of the
   period. A deploy is rework when it was made (its start) after the finish of a *bad*
   deploy of the same repo and environment and at most `rework_hours` later (the bound is
-  inclusive). Bad is `failed`, `rolled_back` or `degraded_alert_only`: a `failed` attempt
-  never reached the environment, yet the deploy made to follow it is rework all the same.
+  inclusive). Bad is `failed`, `rolled_back`, `rollback_failed` or `degraded_alert_only`:
+  a `failed` attempt never reached the environment, yet the deploy made to follow it is
+  rework all the same.
   `inconclusive` (nothing showed it went wrong) and `aborted` (stopped, not failed) are not
   bad. Only deploys can be rework (a failed attempt after a failed attempt is not), a
   deploy is never its own cause, and the bad deploy may have finished before the period.
@@ -34,12 +36,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 SUCCEEDED = "succeeded"
-FAILURES = frozenset({"rolled_back", "degraded_alert_only"})
+FAILURES = frozenset({"rolled_back", "rollback_failed", "degraded_alert_only"})
 REACHED = frozenset({SUCCEEDED, "inconclusive", *FAILURES})
 # What a deploy made soon after is rework for: failures, and failed attempts.
 BAD = frozenset({"failed", *FAILURES})
 REWORK_HOURS = 24.0
-OUTCOMES = ("succeeded", "failed", "rolled_back", "degraded_alert_only", "inconclusive", "aborted")
+OUTCOMES = (
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "rollback_failed",
+    "degraded_alert_only",
+    "inconclusive",
+    "aborted",
+)
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,10 @@ def finish_deploy(task: Task, *, succeeded: bool, caller: str, reason: str = "")
     stage = Stage.DONE if succeeded else Stage.DEVELOPMENT
     action = "succeed" if succeeded else "fail"
     with _locked(task, caller) as locked:
-        if locked.stage == stage and locked.deploy_phase == phase:
-            return _unchanged(task, locked)
+        if locked.stage == stage and (
+            locked.deploy_phase == phase or deployments.finished_as(locked, succeeded=succeeded)
+        ):
+            return _unchanged(task, locked)  # re-sent: the deploy left with this result
         _require_deploy_stage(locked, action)
         _change_phase(locked, phase, caller=caller, reason=reason)
         # Recorded before the stage change: entering done may arm the monitor on it.
@@ -218,6 +220,10 @@ def _change_stage(locked: Task, to: Stage, *, caller: str, reason: str) -> Stage
     refusal = stage_transition_refusal(Stage(locked.stage), to)
     _refuse_unless_allowed("stage", locked, to, refusal)
     fields = {"stage": to, **(_NO_DEPLOY if to == Stage.DEPLOY else {})}
+    if locked.stage == Stage.DEPLOY and to != Stage.DEPLOY:
+        # A phase belongs to a task in deploy: leaving it clears the phase (the history
+        # row says from which), and the deploy's result is the task's `last_deploy`.
+        fields["deploy_phase"] = DeployPhase.NONE
     return _apply(locked, caller=caller, reason=reason, **fields)
 
 

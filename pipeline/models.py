@@ -240,6 +240,8 @@ class Deployment(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         ROLLED_BACK = "rolled_back"
+        # DEGRADED, the rollback hook ran and failed: production may still be degraded.
+        ROLLBACK_FAILED = "rollback_failed"
         DEGRADED_ALERT_ONLY = "degraded_alert_only"
         INCONCLUSIVE = "inconclusive"
         ABORTED = "aborted"
@@ -285,6 +287,7 @@ class Deployment(models.Model):
                         "succeeded",
                         "failed",
                         "rolled_back",
+                        "rollback_failed",
                         "degraded_alert_only",
                         "inconclusive",
                         "aborted",

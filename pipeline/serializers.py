@@ -21,9 +21,18 @@ class StageChangeSerializer(serializers.ModelSerializer):
         ]
 
 
+class LastDeploySerializer(serializers.Serializer):
+    """How the task's latest production deploy ended (outcome null while it runs)."""
+
+    outcome = serializers.CharField(allow_null=True)
+    verdict = serializers.CharField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class TaskSerializer(serializers.ModelSerializer):
     deploy_phase = serializers.SerializerMethodField()
     identifier = serializers.SerializerMethodField()
+    last_deploy = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
@@ -38,10 +47,38 @@ class TaskSerializer(serializers.ModelSerializer):
             "deploy_approved_by",
             "deploy_approved_at",
             "cycle",
+            "last_deploy",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(LastDeploySerializer(allow_null=True))
+    def get_last_deploy(self, task: Task) -> dict | None:
+        """The latest production deploy's result: a done task whose deploy was rolled back
+        says so here (its deploy phase is cleared when it leaves deploy)."""
+        if hasattr(task, "last_deploy_id"):  # annotated by the list's query
+            if task.last_deploy_id is None:
+                return None
+            row = {
+                "outcome": task.last_deploy_outcome,
+                "verdict": task.last_deploy_verdict,
+                "finished_at": task.last_deploy_finished_at,
+            }
+        else:
+            deployment = (
+                Deployment.objects.filter(task=task, production=True).order_by("-id").first()
+            )
+            if deployment is None:
+                return None
+            row = {
+                "outcome": deployment.outcome,
+                "verdict": deployment.verdict,
+                "finished_at": deployment.finished_at,
+            }
+        row["outcome"] = row["outcome"] or None
+        row["verdict"] = row["verdict"] or None
+        return LastDeploySerializer(row).data
 
     def get_deploy_phase(self, task: Task) -> str | None:
         return task.deploy_phase or None
@@ -58,6 +95,8 @@ class BoardStatusSerializer(serializers.Serializer):
     last_outcome = serializers.CharField(allow_blank=True)
     last_error = serializers.CharField(allow_blank=True)
     synced_at = serializers.DateTimeField(allow_null=True)
+    # When Plane answered 404 for the work item (deleted or archived); null while it exists.
+    gone_at = serializers.DateTimeField(allow_null=True)
 
 
 class WindowSerializer(serializers.Serializer):

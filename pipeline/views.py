@@ -3,18 +3,18 @@
 import uuid
 from functools import partial
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from pipeline import engine
+from pipeline import engine, projects, rollbacks
 from pipeline.dora_report import dora_report
 from pipeline.models import Deployment, Task
 from pipeline.serializers import (
@@ -36,7 +36,11 @@ DEPLOY_ACTIONS = {
     "start": engine.start_deploy,
     "succeed": partial(engine.finish_deploy, succeeded=True),
     "fail": partial(engine.finish_deploy, succeeded=False),
+    # A rollback whose hook failed runs again (the monitor's restart-safe path).
+    "retry-rollback": rollbacks.retry_rollback,
 }
+# Deploy actions that need `approve_deploy`: an operator's decisions, not a pipeline's.
+OPERATOR_ACTIONS = ("approve", "retry-rollback")
 
 
 class Conflict(APIException):
@@ -59,7 +63,7 @@ class TaskPermission(BasePermission):
             needed = "view_task"
         elif view.action == "create":
             needed = "add_task"
-        elif view.kwargs.get("deploy_action") == "approve":
+        elif view.kwargs.get("deploy_action") in OPERATOR_ACTIONS:
             needed = "approve_deploy"
         else:
             needed = "change_task"
@@ -109,7 +113,14 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         if query.validated_data.get("identifier"):
             # Stored upper case, as Plane shows it; people type `demo-3` too.
             tasks = tasks.filter(identifier=query.validated_data["identifier"].strip().upper())
-        return tasks
+        # Each task's last production deploy, in the page's one query.
+        last = Deployment.objects.filter(task=OuterRef("pk"), production=True).order_by("-id")
+        return tasks.annotate(
+            **{
+                f"last_deploy_{name}": Subquery(last.values(name)[:1])
+                for name in ("id", "outcome", "verdict", "finished_at")
+            }
+        )
 
     def get_serializer_class(self):
         return TaskSerializer if self.action == "list" else TaskDetailSerializer
@@ -136,11 +147,16 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
         description="Create the task of a work item in `analysis`; answers 200 with the "
         "existing task when the work item already has one in the same project, 409 when "
-        "it has one in another project.",
+        "it has one in another project, 400 when a Plane is configured and the project is "
+        "not registered (`manage.py plane_project add`).",
     )
     def create(self, request):
         incoming = TaskCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
+        refused = projects.refusal(incoming.validated_data["project_id"])
+        if refused:
+            # Stored, its status would never reach the board: refuse it, store nothing.
+            raise ValidationError({"project_id": [refused]})
         task, created = engine.create_task(**incoming.validated_data)
         if task.project_id != incoming.validated_data["project_id"]:
             raise Conflict(
@@ -175,7 +191,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
             OpenApiParameter("deploy_action", str, OpenApiParameter.PATH, enum=[*DEPLOY_ACTIONS])
         ],
         description="Drive the deploy phase: request-approval, approve, start, succeed "
-        "(also moves the task to done) or fail (back to development). `start` records the "
+        "(also moves the task to done), fail (back to development) or retry-rollback (run "
+        "the rollback hook again after it failed; needs the approve_deploy permission; 409 "
+        "when the task has no failed rollback). `start` records the "
         "deployment with what is deployed: commit_sha (7-40 hex digits), ref, ci_url "
         "(http or https), environment (default production), committed_at; all optional.",
     )

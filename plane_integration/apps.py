@@ -16,12 +16,18 @@ def _work_items():
     return work_items
 
 
+def _project_refusal(project_id) -> str | None:
+    from plane_integration.board import unregistered_project
+
+    return unregistered_project(project_id)
+
+
 class PlaneIntegrationConfig(AppConfig):
     name = "plane_integration"
     verbose_name = "Plane board"
 
     def ready(self):
-        from pipeline import drains, work_items
+        from pipeline import drains, projects, work_items
         from pipeline.signals import deployment_settled, task_changed
         from plane_integration.ingest import DRAIN
         from plane_integration.receivers import show_task_changes
@@ -32,6 +38,8 @@ class PlaneIntegrationConfig(AppConfig):
         )
         # The q cluster loads the webhook drain before it forks (pipeline imports nothing here).
         drains.register(DRAIN)
+        # The task API asks whether a project is shown before it makes a task there.
+        projects.register(refusal=_project_refusal)
         # The Git hosts ask the board about work items through pipeline (pipeline.work_items).
         work_items.register(
             identifiers=lambda: _work_items().project_identifiers(),

@@ -7,8 +7,10 @@ sync. The sync (`plane_integration.sync`) pushes the latest desired key per work
 
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -16,11 +18,40 @@ from pipeline import windows
 from pipeline.models import Task
 from pipeline.stages import Stage
 from plane_integration.mapping import WindowFacts, status_key
-from plane_integration.models import BoardStatus
+from plane_integration.models import BoardStatus, PlaneProject
 
 # Set while a sync run is queued, so a burst of changes queues one run, not one per change.
 SYNC_QUEUED = "stageboard:board-sync-queued"
 SYNC_QUEUED_TTL = 60
+
+
+# What the setter says of a task whose project is not registered (`setters._show`).
+UNREGISTERED = "is not a configured Plane project"
+
+
+def unregistered_project(project_id) -> str | None:
+    """With a Plane configured, why a task in `project_id` could never be shown, or None."""
+    if not (settings.PLANE_API_URL and settings.PLANE_API_KEY):
+        return None
+    try:
+        known = PlaneProject.objects.filter(project_id=uuid.UUID(str(project_id))).exists()
+    except ValueError:
+        known = False
+    if known:
+        return None
+    return (
+        f"Project {project_id} is not registered with Stageboard, so its work items' "
+        f"statuses could never be shown. Register it first: "
+        f"manage.py plane_project add {project_id} --repo NAME"
+    )
+
+
+def failing() -> Q:
+    """Board rows whose status does not reach Plane: a sync that failed and waits for its
+    retry, or one that can never be sent (the task's project is not registered)."""
+    retrying = Q(attempts__gt=0, next_attempt_at__isnull=False)
+    unsendable = Q(last_outcome="skipped", last_error__contains=UNREGISTERED)
+    return Q(gone_at__isnull=True) & (retrying | unsendable)
 
 
 def window_facts(task: Task) -> WindowFacts | None:

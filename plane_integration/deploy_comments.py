@@ -44,6 +44,7 @@ HEADLINES = {
     Outcome.SUCCEEDED: "Deployed",
     Outcome.FAILED: "Deploy failed",
     Outcome.ROLLED_BACK: "Deploy rolled back",
+    Outcome.ROLLBACK_FAILED: "Rollback FAILED: production may still be degraded",
     Outcome.DEGRADED_ALERT_ONLY: "Deploy degraded (alert only)",
     Outcome.INCONCLUSIVE: "Deploy inconclusive",
     Outcome.ABORTED: "Deploy aborted",
@@ -96,6 +97,8 @@ def comment_html(deployment: Deployment) -> str:
     if deployment.verdict:
         if deployment.outcome == Outcome.ROLLED_BACK:
             how = "roll back"
+        elif deployment.outcome == Outcome.ROLLBACK_FAILED:
+            how = "roll back, which failed"
         elif deployment.outcome == Outcome.DEGRADED_ALERT_ONLY:
             how = "alert only, no rollback"
         else:
@@ -107,6 +110,12 @@ def comment_html(deployment: Deployment) -> str:
     elif deployment.evidence:
         parts.append(f"<p>{escape(deployment.evidence)}</p>")
     parts.append(f"<p>Stageboard did: {escape(deployment.action_taken or 'nothing')}.</p>")
+    if deployment.outcome == Outcome.ROLLBACK_FAILED:
+        parts.append(
+            "<p>Where to look: in Stageboard's admin, the task's post-deploy window keeps the "
+            "rollback hook's output. Fix the hook or roll back by hand, then press "
+            "<strong>Retry rollback</strong> on the dashboard.</p>"
+        )
     return "".join(parts)
 
 

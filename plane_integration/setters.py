@@ -218,7 +218,10 @@ def _show(task: Task, key: str) -> SetOutcome:
         )
     project = PlaneProject.objects.filter(project_id=task.project_id).first()
     if project is None:
-        why = f"project {task.project_id} is not a configured Plane project"
+        why = (
+            f"project {task.project_id} {board.UNREGISTERED}: "
+            "register it with manage.py plane_project add"
+        )
         return SetOutcome(Result.SKIPPED, key, why=why)
     resolution, failed_read = resolve_key(project, key, client)
     if failed_read is not None:

@@ -350,8 +350,9 @@ def test_a_deploy_goes_through_the_api_from_request_to_done(api, make_task, clie
         ("deploy", "awaiting_approval"),
         ("deploy", "awaiting_approval"),
         ("deploy", "deploying"),
-        ("done", "succeeded"),
+        ("done", None),
     ]
+    assert answers[-1].json()["last_deploy"]["outcome"] == "succeeded"
     assert answers[1].json()["deploy_approved_by"] == "api:ops"
 
 
@@ -366,7 +367,8 @@ def test_a_failed_deploy_returns_to_development(api, make_task):
     task = make_task(stage="deploy", deploy_phase="deploying")
     response = post(api, task_url(task, "deploy/fail/"), {"reason": "migrations failed"})
     assert response.status_code == 200
-    assert (response.json()["stage"], response.json()["deploy_phase"]) == ("development", "failed")
+    assert (response.json()["stage"], response.json()["deploy_phase"]) == ("development", None)
+    assert response.json()["last_deploy"]["outcome"] == "failed"
     assert response.json()["history"][-1]["reason"] == "migrations failed"
 
 

@@ -501,6 +501,7 @@ def test_the_api_shows_a_tasks_board_status(plane, board_task, drive, api):
         "last_outcome": "",
         "last_error": "",
         "synced_at": None,
+        "gone_at": None,
     }
     run_sync()
     status = api.get(url).json()["board_status"]

@@ -114,7 +114,7 @@ def test_a_deploy_runs_through_its_phases_to_done(make_task):
     outcome = engine.finish_deploy(task, succeeded=True, caller="ci", reason="pipeline green")
     assert outcome.changed
     task.refresh_from_db()
-    assert (task.stage, task.deploy_phase) == ("done", "succeeded")
+    assert (task.stage, task.deploy_phase) == ("done", "")  # leaving deploy clears the phase
     history = [
         (c.from_stage, c.to_stage, c.from_phase, c.to_phase, c.caller) for c in task.history.all()
     ]
@@ -124,7 +124,7 @@ def test_a_deploy_runs_through_its_phases_to_done(make_task):
         ("deploy", "deploy", "awaiting_approval", "awaiting_approval", "admin:ops"),
         ("deploy", "deploy", "awaiting_approval", "deploying", "ci"),
         ("deploy", "deploy", "deploying", "succeeded", "ci"),
-        ("deploy", "done", "succeeded", "succeeded", "ci"),
+        ("deploy", "done", "succeeded", "", "ci"),
     ]
     assert task.history.all()[2].reason == "release window open"
 
@@ -133,7 +133,8 @@ def test_a_failed_deploy_goes_back_to_development(make_task):
     task = make_task(stage="deploy", deploy_phase="deploying")
     engine.finish_deploy(task, succeeded=False, caller="ci", reason="smoke tests red")
     task.refresh_from_db()
-    assert (task.stage, task.deploy_phase) == ("development", "failed")
+    assert (task.stage, task.deploy_phase) == ("development", "")
+    assert task.history.last().from_phase == "failed"
     assert task.history.last().reason == "smoke tests red"
 
 
@@ -258,7 +259,7 @@ def test_stage_entered_runs_inside_the_transaction_and_task_changed_after_commit
     assert seen == [
         ("stage_entered", "done", True),
         ("task_changed", "done", "succeeded"),  # the phase change
-        ("task_changed", "done", "succeeded"),  # the stage change
+        ("task_changed", "done", ""),  # the stage change, which clears the phase
     ]
 
 

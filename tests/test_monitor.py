@@ -339,7 +339,10 @@ def test_a_failing_rollback_is_recorded_with_its_output(deployed, monitor, tick)
     task, window = deployed(script=[500, 500, 500], rollback_command=failing)
     tick(3)
     window.refresh_from_db()
-    assert (window.action_state, window.action_result) == ("failed", "exit 3")
+    assert (window.action_state, window.action_result) == (
+        "failed",
+        "the rollback command exited with code 3",
+    )
     assert "kubectl: forbidden" in window.action_output
 
 
