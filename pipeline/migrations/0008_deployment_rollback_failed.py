@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipeline', '0006_git_hosts_fields'),
+        ('pipeline', '0007_switchboard_change_reason'),
     ]
 
     operations = [
