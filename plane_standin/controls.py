@@ -187,6 +187,11 @@ class Controls:
             self._webhooks.append({"id": webhook_id, "url": url, "secret": secret})
         return webhook_id
 
+    def unregister_webhook(self, webhook_id: str) -> None:
+        """Send nothing more to that webhook (as deleting it in Plane's settings does)."""
+        with self._lock:
+            self._webhooks = [w for w in self._webhooks if w["id"] != webhook_id]
+
     def send_webhook(
         self,
         event: str,

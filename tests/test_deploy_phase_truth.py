@@ -18,7 +18,7 @@ def reader(client):
 
 def test_abort_clears_the_phase_and_the_history_shows_it(admin_client, reader, make_task):
     task = make_task(stage="deploy", deploy_phase="awaiting_approval")
-    admin_client.post(f"/admin/pipeline/task/{task.pk}/abort/")
+    admin_client.post(f"/admin/pipeline/task/{task.pk}/abort/", {"reason": "wrong build"})
     body = reader.get(f"/api/tasks/{task.work_item_id}/").json()
     assert (body["stage"], body["deploy_phase"]) == ("development", None)
     last = body["history"][-1]

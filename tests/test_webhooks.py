@@ -549,11 +549,15 @@ def test_the_stand_ins_webhooks_drive_the_service(hook, plane):
     project_id = plane.add_project("acme", states=DEFAULT_STATES + PIPELINE_STATES)
     PlaneProject.objects.create(project_id=project_id, workspace_slug="acme", repo="shop")
     item = plane.add_work_item("acme", project_id, "From the board", state="Todo")
-    plane.register_webhook(hook, SECRET)
+    webhook = plane.register_webhook(hook, SECRET)
     plane.set_state(item, "To Analyse")
     assert plane.flush_webhooks(timeout=10)
     log = plane.webhook_log
     assert [status for status, _, _ in log] == [202], log
+    # The board sync's PATCH below makes Plane send an echo; on SQLite the live server's
+    # thread shares the test's connection, and its request racing the cluster's commit
+    # fails one or the other ("SQL statements in progress"). The echo is not this test's.
+    plane.unregister_webhook(webhook)
     run_queued_tasks()
     task = Task.objects.get(work_item_id=item)
     assert (task.stage, task.title) == ("analysis", "From the board")
