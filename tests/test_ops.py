@@ -1,5 +1,6 @@
 """`manage.py ops`: an operator's decisions from the shell, recorded as the admin records them."""
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -159,3 +160,70 @@ def test_ops_runs_as_a_command_line_with_exit_status_and_messages(tmp_path):
     missing = manage("ops", "approve", "DEMO-3")
     assert missing.returncode == 2 and "--reason" in missing.stderr
     assert "--reason" in manage("ops", "approve", "--help").stdout
+
+
+# --- ops status: the dashboard's verdict in a shell ----------------------------------------
+
+
+def status(*args: str) -> tuple[int, str]:
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("ops", "status", *args, stdout=out)
+    except SystemExit as exit_:
+        return exit_.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+@pytest.fixture
+def set_up(settings):
+    """An install whose essentials are set (Plane, its webhook secret, a project), with a
+    live q cluster: all good unless a test breaks something."""
+    from unittest import mock
+
+    from plane_integration.models import PlaneProject
+
+    settings.PLANE_API_URL = "http://127.0.0.1:9"
+    settings.PLANE_API_KEY = "plane_api_x"
+    settings.PLANE_WEBHOOK_SECRET = "plane_wh_x"
+    PlaneProject.objects.create(
+        project_id="0de00000-0000-4000-8000-000000000001", workspace_slug="acme", repo="shop"
+    )
+    alive = {"ok": True, "clusters": [], "error": ""}
+    with mock.patch("operations.verdict.check_cluster", return_value=alive):
+        yield
+
+
+def test_status_on_an_install_not_set_up_prints_the_checklist_and_exits_1(settings):
+    settings.PLANE_API_URL = ""
+    code, out = status()
+    assert code == 1
+    assert out.startswith("Not set up yet:")
+    assert "[ ] Plane configured" in out
+
+
+def test_status_says_all_good_and_exits_0(set_up):
+    assert status() == (0, "All good\n")
+    code, out = status("--json")
+    assert code == 0
+    answer = json.loads(out)
+    assert (answer["ok"], answer["set_up"], answer["problems"]) == (True, True, [])
+
+
+def test_status_lists_the_problems_worst_first_and_exits_1(set_up):
+    switchboard.update("test", post_deploy_enabled=False)
+    code, out = status()
+    assert code == 1
+    assert out.splitlines()[0] == "1 problem:"
+    assert "the post-deploy monitor" in out
+    answer = json.loads(status("--json")[1])
+    assert [p["key"] for p in answer["problems"]] == ["kill_switch"]
+    assert answer["ok"] is False
+
+
+def test_retry_rollback_from_the_shell_needs_a_failed_rollback(make_task):
+    task = make_task(stage="done", deploy_phase="succeeded", identifier="DEMO-9")
+    with pytest.raises(CommandError, match="not retried"):
+        ops("retry-rollback", "DEMO-9", "--reason", "hook fixed")
+    assert task.history.count() == 0

@@ -164,3 +164,21 @@ def test_retry_rollback_is_refused_for_a_task_without_a_failed_rollback(client, 
         content_type="application/json",
     )
     assert answer.status_code == 409
+
+
+def test_ops_retry_rollback_queues_the_hook_again_with_who_and_why(failed_rollback):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    task, window = failed_rollback
+    out = StringIO()
+    call_command(
+        "ops", "retry-rollback", str(task.work_item_id), "--reason", "hook fixed", "--as", "ann",
+        stdout=out,
+    )  # fmt: skip
+    assert "rollback queued again by ops:ann" in out.getvalue()
+    window.refresh_from_db()
+    assert window.action_state == "pending"
+    last = task.history.order_by("-id").first()
+    assert (last.caller, last.reason) == ("ops:ann", "hook fixed")

@@ -1,9 +1,15 @@
 """`manage.py ops`: the operator's decisions from a shell, for runbooks and incidents.
 
+    ops status [--json]
     ops approve WORK_ITEM --reason TEXT [--as USER]
     ops abort WORK_ITEM --reason TEXT [--as USER]
     ops accept WORK_ITEM --reason TEXT [--as USER]
+    ops retry-rollback WORK_ITEM --reason TEXT [--as USER]
     ops switch NAME on|off --reason TEXT [--as USER]
+
+`ops status` prints the dashboard's verdict (`operations.verdict`): "All good", or the
+problems worst first, or the set-up checklist on an install not set up yet. Its exit status
+is 0 when all is good and 1 when not, so a script can wait on it.
 
 WORK_ITEM is Plane's readable id (`DEMO-3`, any case) or the work item's UUID (or its first 8
 or more characters). Each decision goes through the admin's own code (`pipeline.decisions`,
@@ -13,13 +19,15 @@ log when USER is an account. Refused: a message on stderr and exit status 1.
 """
 
 import getpass
+import json
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import decisions as window_decisions
-from pipeline import decisions
+from operations import verdict
+from pipeline import decisions, engine, rollbacks
 from pipeline.models import Task
 from pipeline.stages import DeployPhase, Stage
 
@@ -33,8 +41,9 @@ def os_user() -> str:
 
 class Command(BaseCommand):
     help = (
-        "An operator's decisions from the shell: approve, abort or accept a work item's "
-        "deploy, or switch a kill-switch; each recorded with who and why, as the admin does."
+        "The dashboard's verdict, and an operator's decisions from the shell: approve, abort "
+        "or accept a work item's deploy, retry its failed rollback, or switch a kill-switch; "
+        "each decision recorded with who and why, as the admin does."
     )
 
     def add_arguments(self, parser):
@@ -45,6 +54,13 @@ class Command(BaseCommand):
             sub.add_argument(target, help=target_help)
             return sub
 
+        status = commands.add_parser(
+            "status",
+            help="Is everything all right? Exit 0 when all is good, 1 when not.",
+            description="The dashboard's verdict: problems worst first, or the set-up "
+            "checklist. Exit status 0 when all is good, 1 when not.",
+        )
+        status.add_argument("--json", action="store_true", help="one JSON object")
         item_help = "the work item: DEMO-3 (any case), its UUID, or 8+ characters of it"
         subs = [
             decision("approve", "Approve a deploy that awaits approval.", "work_item", item_help),
@@ -58,6 +74,12 @@ class Command(BaseCommand):
             decision(
                 "accept",
                 "Accept a watched deploy as healthy (closes its window HEALTHY).",
+                "work_item",
+                item_help,
+            ),
+            decision(
+                "retry-rollback",
+                "Run a failed rollback's hook again (as the admin's Retry rollback does).",
                 "work_item",
                 item_help,
             ),
@@ -80,7 +102,12 @@ class Command(BaseCommand):
                 help="who decides (default: the operating system's user)",
             )
 
-    def handle(self, *args, command, reason, as_user, **options):
+    def handle(self, *args, command, **options):
+        if command == "status":
+            return self.status(as_json=options["json"])
+        self.decide(command, **options)
+
+    def decide(self, command, *, reason, as_user, **options):
         if not reason.strip():
             raise CommandError("--reason must say why")
         self.user = (as_user or os_user()).strip()
@@ -88,7 +115,42 @@ class Command(BaseCommand):
         if command == "switch":
             return self.switch(options["name"], options["state"] == "on", reason)
         task = self.find(options["work_item"])
-        getattr(self, command)(task, reason)
+        getattr(self, command.replace("-", "_"))(task, reason)
+
+    # --- the verdict ------------------------------------------------------------------------
+
+    def status(self, *, as_json: bool) -> None:
+        set_up = verdict.is_set_up()
+        found = verdict.problems()
+        checklist = verdict.setup_checklist()
+        good = set_up and not found
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "ok": good,
+                        "set_up": set_up,
+                        "problems": [
+                            {"severity": p.severity, "key": p.key, "text": p.text} for p in found
+                        ],
+                        "checklist": [
+                            {"key": i.key, "text": i.text, "done": i.done} for i in checklist
+                        ],
+                    }
+                )
+            )
+        elif not set_up:
+            self.stdout.write("Not set up yet:")
+            for item in checklist:
+                self.stdout.write(f"  [{'x' if item.done else ' '}] {item.text}")
+        elif good:
+            self.stdout.write("All good")
+        else:
+            self.stdout.write(f"{len(found)} problem{'s' if len(found) != 1 else ''}:")
+            for problem in found:
+                self.stdout.write(f"  {problem.severity.upper():5} {problem.text}")
+        if not good:
+            raise SystemExit(1)
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -129,6 +191,14 @@ class Command(BaseCommand):
             raise CommandError(f"{task}: the window is no longer active")
         self.log(window, f"Accepted the deploy as healthy: {reason}")
         self.stdout.write(f"{task}: deploy accepted as healthy by {self.who}")
+
+    def retry_rollback(self, task: Task, reason: str) -> None:
+        try:
+            rollbacks.retry_rollback(task, caller=self.who, reason=reason)
+        except engine.TransitionRefused as refused:
+            raise CommandError(f"{task}: not retried: {refused.reason}") from None
+        self.log(task, f"Retried the rollback: {reason}")
+        self.stdout.write(f"{task}: rollback queued again by {self.who}")
 
     def switch(self, name: str, on: bool, reason: str) -> None:
         try:
