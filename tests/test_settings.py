@@ -94,6 +94,7 @@ def test_a_dotenv_file_fills_in_but_never_overrides(tmp_path):
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json, not 'xml'"),
         ({"PLANE_API_PATHS": "tickets"}, "PLANE_API_PATHS must be auto, work-items or issues"),
         ({"PLANE_READ_TIMEOUT": "soon"}, "PLANE_READ_TIMEOUT must be a number, not 'soon'"),
+        ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE must be a time zone name such as UTC"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(tmp_path, variables, message):
