@@ -159,6 +159,9 @@ def test_plane_project_remove_forgets_the_project_and_keeps_its_tasks(make_task)
 
 def test_the_api_docs_page_serves_swagger_ui_from_here_to_signed_in_users(client):
     assert client.get("/api/docs/").status_code in (401, 403)
+    browser = client.get("/api/docs/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert browser.status_code == 302
+    assert browser["Location"] == "/admin/login/?next=/api/docs/"
     client.force_login(make_user("reader"))
     response = client.get("/api/docs/")
     assert response.status_code == 200

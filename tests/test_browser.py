@@ -168,7 +168,8 @@ if (page.scrollWidth > window.innerWidth) found.push(`page ${page.scrollWidth}px
 for (const box of document.querySelectorAll("#container *")) {
   const overflow = getComputedStyle(box).overflowX;
   if ((overflow === "auto" || overflow === "scroll") && box.scrollWidth > box.clientWidth + 1) {
-    found.push(`${box.tagName.toLowerCase()}#${box.id}.${box.className} ${box.scrollWidth}px in ${box.clientWidth}px`);
+    const name = `${box.tagName.toLowerCase()}#${box.id}.${box.className}`;
+    found.push(`${name} ${box.scrollWidth}px in ${box.clientWidth}px`);
   }
 }
 return found;

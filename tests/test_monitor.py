@@ -639,3 +639,13 @@ def test_a_pass_claims_no_more_than_its_threads_can_probe_if_every_endpoint_hang
     assert tick_due(current())["ticked"] == 2
     assert tick_due(current())["ticked"] == 1  # each window once, the oldest due first
     assert tick_due(current())["ticked"] == 0
+
+
+def test_every_option_of_repo_set_says_what_it_does():
+    from operations.management.commands.repo import Command
+
+    parser = Command().create_parser("manage.py", "repo")
+    sub = next(a for a in parser._actions if a.dest == "action")
+    for action in sub.choices["set"]._actions:
+        if action.dest != "help":
+            assert action.help, action.option_strings or action.dest

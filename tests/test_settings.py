@@ -240,3 +240,9 @@ def test_the_admin_login_works_behind_a_tls_proxy(settings, django_user_model):
 
     assert log_in(HTTP_ORIGIN="https://stageboard.example.com").status_code == 403  # no header
     assert log_in(**proxied).status_code == 302
+
+
+def test_a_bad_value_is_one_line_without_a_traceback(tmp_path):
+    result = manage(tmp_path, "check", Q_WORKERS="two")
+    assert result.returncode == 1
+    assert result.stderr == "Stageboard cannot start: Q_WORKERS must be a whole number, not 'two'\n"

@@ -23,17 +23,43 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         set_ = sub.add_parser("set", help="create or change a repo's monitoring settings")
-        set_.add_argument("name")
-        set_.add_argument("--health-url")
-        set_.add_argument("--error-rate-url", help="a Prometheus query URL for the 5xx ratio")
+        set_.add_argument(
+            "name", help="the repo's name, as tasks and deploys give it (case matters)"
+        )
+        set_.add_argument(
+            "--health-url",
+            metavar="URL",
+            help="probed after each deploy; a 2xx is healthy, a 5xx or no answer a failure",
+        )
+        set_.add_argument(
+            "--error-rate-url", metavar="URL", help="a Prometheus query URL for the 5xx ratio"
+        )
         set_.add_argument(
             "--rollback-command", help="run without a shell; split like a shell would split it"
         )
-        set_.add_argument("--rollback-url", help="POSTed to on DEGRADED instead of a command")
-        set_.add_argument("--rollback-timeout", type=int, help="seconds (default 120)")
+        set_.add_argument(
+            "--rollback-url", metavar="URL", help="POSTed to on DEGRADED instead of a command"
+        )
+        set_.add_argument(
+            "--rollback-timeout",
+            type=int,
+            metavar="SECONDS",
+            help="how long the rollback may take (default 120)",
+        )
         alert = set_.add_mutually_exclusive_group()
-        alert.add_argument("--alert-only", dest="alert_only", action="store_true", default=None)
-        alert.add_argument("--no-alert-only", dest="alert_only", action="store_false")
+        alert.add_argument(
+            "--alert-only",
+            dest="alert_only",
+            action="store_true",
+            default=None,
+            help="on DEGRADED, tell people but never run the rollback",
+        )
+        alert.add_argument(
+            "--no-alert-only",
+            dest="alert_only",
+            action="store_false",
+            help="on DEGRADED, run the rollback hook again (the default)",
+        )
         set_.add_argument(
             "--git",
             metavar="PROVIDER:PATH",
@@ -51,7 +77,7 @@ class Command(BaseCommand):
             help="a GitHub Actions workflow whose successful run on the default branch "
             "counts as a production deploy",
         )
-        sub.add_parser("list", help="list the repos")
+        sub.add_parser("list", help="list the repos, and every name the switchboard watches")
 
     def handle(self, *args, action, **options):
         if action == "set":
