@@ -13,3 +13,10 @@ class MonitoringConfig(AppConfig):
         stage_entered.connect(arm, dispatch_uid="monitoring.arm")
         # The board and the guard ask about windows through pipeline.windows, never here.
         windows.register(facts=window_facts, active=window_active)
+
+        from monitoring.models import MonitoredRepo
+        from pipeline import switchboard
+
+        switchboard.REPO_SOURCES.append(
+            lambda: MonitoredRepo.objects.values_list("name", flat=True)
+        )

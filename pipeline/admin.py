@@ -457,6 +457,9 @@ class SwitchboardAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         reason = form.cleaned_data.get("reason", "").strip()
         switchboard.record_changes(admin_caller(request), before, obj, reason=reason)
+        # Accepted as typed (a repo may get its first task later), but said out loud.
+        for warning in switchboard.repo_list_warnings(obj):
+            self.message_user(request, f"{warning}: it watches nothing yet.", messages.WARNING)
 
 
 @admin.register(SwitchboardChange)

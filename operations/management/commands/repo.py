@@ -12,6 +12,7 @@ from monitoring.classifier import Verdict
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow
 from monitoring.ticks import action_for
+from pipeline import switchboard
 
 
 class Command(BaseCommand):
@@ -171,6 +172,18 @@ class Command(BaseCommand):
                 f"error-rate={repo.error_rate_url or '-'}  git={git}  "
                 f"on DEGRADED: {on_degraded(repo, config)}"
             )
+        # Every other name the switchboard watches: one that matches no repo (a typo, or the
+        # wrong case: names are case-sensitive) watches nothing; a repo without settings here
+        # has no health URL to judge it by.
+        all_known = switchboard.known_repos()
+        state = "watched" if config.enabled else "listed (the monitor is off)"
+        for name in sorted(config.repos - {repo.name for repo in repos}):
+            unmatched = switchboard.unmatched_repos(name, all_known)
+            if unmatched:
+                why = unmatched[0].removeprefix(f"{name!r} ") + ": it watches nothing"
+            else:
+                why = f"no health URL: set one with  repo set {name} --health-url URL"
+            self.stdout.write(f"{name}  {state} (post deploy repos)  {why}")
 
 
 def on_degraded(repo: MonitoredRepo, config) -> str:
