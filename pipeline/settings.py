@@ -1,4 +1,4 @@
-"""Stageboard settings: one module, every value from the environment (DESIGN section 9).
+"""Stageboard settings: one module, every value from the environment.
 
 Defaults make a fresh checkout run on one machine (SQLite, file cache, ORM broker);
 `DATABASE_URL` and `REDIS_URL` scale it out. A malformed value fails at start-up with
@@ -266,7 +266,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "pipeline.api_schema.document_errors",
     ],
-    # JSON in (DESIGN section 10): the schema offers no form bodies, which cannot say null,
+    # JSON in: the schema offers no form bodies, which cannot say null,
     # a number or a list. The parsers still take them, so no caller breaks.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "ENUM_NAME_OVERRIDES": {
