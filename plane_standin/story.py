@@ -9,7 +9,8 @@ Stageboard has answered, and says what happened and where to look:
    its link appears on the card; merged, it moves the task to a deploy that waits for
    approval (signed GitHub deliveries, as GitHub sends them);
 3. approved by you: the story stops until you press Approve on the dashboard (with
-   `--unattended` it approves by itself), deployed (GitHub's deployment statuses), done: the monitor watches the demo's production (the stand-in's /demo/health);
+   `--unattended` it approves by itself), deployed (GitHub's deployment statuses), done:
+   the monitor watches the demo's production (the stand-in's /demo/health);
 4. production breaks: DEGRADED, the rollback hook runs, the card shows Blocked;
 5. a stale caller tries to show Deploying on the finished task: the guard converges it;
 6. a second card is started, then deleted on the board (Plane sends no webhook for that):
