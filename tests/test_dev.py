@@ -87,8 +87,11 @@ def test_the_standin_keeps_its_board_across_restarts(tmp_path):
             str(state),
         ]
         standin = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert standin.stdout.readline().startswith(("Plane stand-in at", "board restored"))
-        return standin
+        # It listens once it says so (after "board restored from ..." on a restart).
+        for line in iter(standin.stdout.readline, ""):
+            if line.startswith("Plane stand-in at"):
+                return standin
+        pytest.fail(f"the stand-in stopped: exit code {standin.wait()}")
 
     def board() -> dict:
         return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/board.json").read())
