@@ -152,9 +152,22 @@ def ensure_environment(extra: str) -> None:
     if stamp.exists() and stamp.read_text() == digest:
         return
     print(f"installing {target} into {VENV.name}/ ...", flush=True)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", target)
+    pip("install", "--upgrade", "pip")
+    pip("install", "--editable", target)
     stamp.write_text(digest)
+
+
+def pip(*args: str) -> None:
+    """Run pip with its output kept back: shown only when it fails (then dev.py stops)."""
+    done = subprocess.run(
+        [str(PYTHON), "-m", "pip", *args, "--quiet", "--disable-pip-version-check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        sys.stderr.write(done.stdout + done.stderr)
+        sys.exit(f"pip {' '.join(args)} failed (exit code {done.returncode}); its output is above")
 
 
 def ensure_dotenv() -> None:
@@ -194,7 +207,7 @@ def up() -> int:
     check_ports(ports)
     ensure_environment("")
     ensure_dotenv()
-    env, children = dict(os.environ), []
+    env, children = dict(os.environ), {}
     if demo:
         values = demo_settings()
         write_demo_block(values)
@@ -204,7 +217,9 @@ def up() -> int:
         standin = [PYTHON, "-m", "plane_standin", "--host", HOST, "--port", STANDIN_PORT]
         standin += ["--api-key", STANDIN_KEY, "--webhook-secret", STANDIN_WEBHOOK_SECRET]
         standin += ["--webhook-url", f"http://{HOST}:{PORT}/webhooks/plane/"]
-        children.append(subprocess.Popen(standin, cwd=ROOT))
+        # The board lives in the var folder, so a restart finds the cards where they were.
+        standin += ["--state", str(var_dir() / "plane-standin.json")]
+        children["the Plane stand-in"] = subprocess.Popen(standin, cwd=ROOT)
         wait_for_port(STANDIN_PORT)
         manage(
             "plane_project", "add", DEMO_PROJECT, "--repo", "demo", "--workspace", "demo", env=env
@@ -221,12 +236,12 @@ def up() -> int:
             "--rollback-url", f"{standin_url}/demo/rollback",
             env=env,
         )  # fmt: skip
-    children += [
-        subprocess.Popen(
-            [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
-        ),
-        subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env),
-    ]
+    children["the web server"] = subprocess.Popen(
+        [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
+    )
+    children["the q cluster"] = subprocess.Popen(
+        [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env
+    )
     board = "a real Plane" if not demo else f"the stand-in's http://{HOST}:{STANDIN_PORT}/board/"
     print(
         f"\nStageboard runs on http://{HOST}:{PORT}/  (dashboard: /admin/, API: /api/, "
@@ -238,12 +253,41 @@ def up() -> int:
     # Installed explicitly: a process started in the background inherits SIGINT ignored.
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    return supervise(children)
+
+
+def supervise(children: dict[str, subprocess.Popen]) -> int:
+    """Wait until Ctrl-C or until a child dies (naming it and how it ended), then stop all."""
     try:
-        while all(child.poll() is None for child in children):
+        while not (died := dead(children)):
             time.sleep(0.5)
+        for name, code in died:
+            print(f"\n{name} stopped: {how_it_ended(code)}; stopping the rest.", flush=True)
     except KeyboardInterrupt:
         pass
-    return stop(children)
+    return stop(list(children.values()))
+
+
+def dead(children: dict[str, subprocess.Popen]) -> list[tuple[str, int]]:
+    """The children that have exited, by name, with their exit codes."""
+    return [
+        (name, child.returncode) for name, child in children.items() if child.poll() is not None
+    ]
+
+
+def how_it_ended(code: int) -> str:
+    """An exit code in words: a negative one is the signal that ended the process."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def var_dir() -> Path:
+    """Where local state lives: STAGEBOARD_VAR_DIR from the environment, else var/."""
+    return Path(os.environ.get("STAGEBOARD_VAR_DIR", ROOT / "var"))
 
 
 def stop(children: list[subprocess.Popen]) -> int:

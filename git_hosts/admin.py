@@ -1,11 +1,58 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from git_hosts.ingest import request_drain
 from git_hosts.models import GitEvent, GitRepo, PullRequest, PullRequestLink
-from pipeline.admin import RecordAdmin, RecordInline, TaskAdmin, body_html
+from pipeline.admin import (
+    COMMIT_URL_FINDERS,
+    DeploymentAdmin,
+    RecordAdmin,
+    RecordInline,
+    TaskAdmin,
+    body_html,
+)
+
+# Where each host shows a commit, under its web address and the repository's path.
+COMMIT_PATHS = {"github": "commit", "gitlab": "-/commit", "forgejo": "commit"}
+
+
+def web_url(provider: str) -> str:
+    """The host's web address (GITHUB_WEB_URL, GITLAB_WEB_URL, FORGEJO_WEB_URL); empty when
+    unknown."""
+    return getattr(settings, f"{provider.upper()}_WEB_URL", "").rstrip("/")
+
+
+def commit_url(provider: str, path: str, sha: str) -> str | None:
+    """`https://github.com/acme/shop/commit/SHA`, `.../-/commit/SHA` on GitLab; None where the
+    host's address is not known."""
+    base = web_url(provider) if provider in COMMIT_PATHS else ""
+    if not (base and path and sha):
+        return None
+    return f"{base}/{path}/{COMMIT_PATHS[provider]}/{sha}"
+
+
+def deployment_commit_url(deployment) -> str | None:
+    """A deployment's commit on its repo's Git host (read from the list's annotations, else
+    from the linked repository)."""
+    if hasattr(deployment, "git_provider"):
+        provider, path = deployment.git_provider, deployment.git_path
+    else:
+        linked = GitRepo.objects.filter(repo=deployment.repo).first()
+        provider, path = (linked.provider, linked.path) if linked else ("", "")
+    return commit_url(provider or "", path or "", deployment.commit_sha)
+
+
+_linked = GitRepo.objects.filter(repo=OuterRef("repo"))
+DeploymentAdmin.list_annotations = {
+    **DeploymentAdmin.list_annotations,
+    "git_provider": Subquery(_linked.values("provider")[:1]),
+    "git_path": Subquery(_linked.values("path")[:1]),
+}
+COMMIT_URL_FINDERS.append(deployment_commit_url)
 
 
 @admin.register(GitRepo)
@@ -27,16 +74,8 @@ class GitRepoAdmin(admin.ModelAdmin):
 
 @admin.register(GitEvent)
 class GitEventAdmin(admin.ModelAdmin):
-    list_display = (
-        "received_at",
-        "provider",
-        "event",
-        "action",
-        "repo_path",
-        "outcome",
-        "short_detail",
-        "attempts",
-    )
+    # Few columns, so the list fits beside the app list and the filters.
+    list_display = ("received_at", "provider", "what", "repo_path", "outcome", "short_detail")
     list_filter = ("outcome", "provider", "event", "received_at")
     date_hierarchy = "received_at"
     search_fields = ("=delivery_id", "repo_path", "detail")
@@ -62,6 +101,10 @@ class GitEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # events are a record; the action below is the one way to act
+
+    @admin.display(description="event", ordering="event")
+    def what(self, event):
+        return f"{event.event} {event.action}".strip()
 
     @admin.display(description="detail")
     def short_detail(self, event):

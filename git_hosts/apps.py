@@ -12,3 +12,8 @@ class GitHostsConfig(AppConfig):
 
         # The q cluster loads the events drain before it forks (pipeline imports nothing here).
         drains.register(DRAIN)
+
+        from git_hosts.models import GitRepo
+        from pipeline import switchboard
+
+        switchboard.REPO_SOURCES.append(lambda: GitRepo.objects.values_list("repo", flat=True))

@@ -1,7 +1,7 @@
 """Which stage a task's pull requests call for, and how the stage machine gets there. Pure.
 
 The stage is read from all of a task's pull requests together, not from the last event,
-so the order in which the host delivers events matters less (DESIGN section 11).
+so the order in which the host delivers events matters less.
 """
 
 from collections import deque

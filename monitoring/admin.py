@@ -12,11 +12,13 @@ from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow, Probe
 from pipeline import engine
 from pipeline.admin import (
+    VERDICT_COLOURS,
     ReasonActionForm,
     RecordInline,
     TaskAdmin,
     admin_caller,
     back_to,
+    badge,
     given_reason,
 )
 
@@ -38,30 +40,45 @@ class MonitoredRepoAdmin(admin.ModelAdmin):
         return current().monitors(repo.name)
 
 
+def milliseconds(value: float | None) -> str:
+    """A latency for people: `132 ms`, no decimals."""
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def percent(ratio: float | None) -> str:
+    """A ratio for people: `12.5%` (`0%`, `100%` without decimals)."""
+    if ratio is None:
+        return "-"
+    shown = f"{ratio * 100:.1f}".removesuffix(".0")
+    return f"{shown}%"
+
+
 class ProbeInline(RecordInline):
     model = Probe
-    fields = ("at", "kind", "result", "status_code", "latency_ms", "value", "error")
+    fields = ("at", "kind", "result", "status_code", "latency", "error_ratio", "error")
     ordering = ("-at", "-id")
+
+    @admin.display(description="latency")
+    def latency(self, probe):
+        return milliseconds(probe.latency_ms)
+
+    @admin.display(description="error ratio")
+    def error_ratio(self, probe):
+        return percent(probe.value)
 
 
 @admin.register(MonitorWindow)
 class MonitorWindowAdmin(admin.ModelAdmin):
-    list_display = (
-        "task",
-        "repo",
-        "state",
-        "verdict",
-        "action",
-        "action_state",
-        "probes",
-        "consecutive_failures",
-        "server_errors",
-        "time_left",
-    )
+    # Few columns, so the list fits beside the app list and the filters.
+    list_display = ("task_name", "repo", "outcome", "action_shown", "probes", "time_left")
     list_filter = ("state", "verdict", "action", "repo")
     search_fields = ("=task__work_item_id", "=task__identifier", "repo", "task__title")
     list_select_related = ("task",)
-    readonly_fields = [f.name for f in MonitorWindow._meta.fields]
+    # Every field, read-only, the source's ratio as a percentage.
+    fields = readonly_fields = [
+        "source_error_ratio" if f.name == "source_ratio" else f.name
+        for f in MonitorWindow._meta.fields
+    ]
     inlines = [ProbeInline]
     change_form_template = "admin/monitoring/monitorwindow/change_form.html"
     actions = ["abort", "accept"]
@@ -85,9 +102,32 @@ class MonitorWindowAdmin(admin.ModelAdmin):
     def has_decide_permission(self, request):
         return request.user.has_perm("monitoring.change_monitorwindow")
 
-    @admin.display(description="Probes (measured / made)")
+    @admin.display(description="task", ordering="task__identifier")
+    def task_name(self, window):
+        return window.task.label
+
+    @admin.display(description="verdict", ordering="verdict")
+    def outcome(self, window):
+        """The verdict in its colour, or the window's state while it has none."""
+        if window.verdict:
+            return badge(window.verdict, VERDICT_COLOURS.get(window.verdict, "#6b7280"))
+        return window.get_state_display()
+
+    @admin.display(description="action", ordering="action")
+    def action_shown(self, window):
+        if not window.action:
+            return "-"
+        return f"{window.get_action_display()}: {window.action_state or 'pending'}"
+
+    @admin.display(description="probes (measured / made)")
     def probes(self, window):
-        return f"{window.probes_measured} / {window.probes_total}"
+        failing = f", {window.consecutive_failures} failing" if window.consecutive_failures else ""
+        errors = f", {window.server_errors} 5xx" if window.server_errors else ""
+        return f"{window.probes_measured} / {window.probes_total}{failing}{errors}"
+
+    @admin.display(description="source's error ratio")
+    def source_error_ratio(self, window):
+        return percent(window.source_ratio)
 
     @admin.display(description="Time left")
     def time_left(self, window):

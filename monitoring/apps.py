@@ -7,8 +7,9 @@ class MonitoringConfig(AppConfig):
 
     def ready(self):
         from monitoring.actions import retry_rollback
+        from monitoring.models import MonitoredRepo
         from monitoring.windows import arm, window_active, window_facts
-        from pipeline import rollbacks, windows
+        from pipeline import rollbacks, switchboard, windows
         from pipeline.signals import stage_entered
 
         stage_entered.connect(arm, dispatch_uid="monitoring.arm")
@@ -16,3 +17,7 @@ class MonitoringConfig(AppConfig):
         windows.register(facts=window_facts, active=window_active)
         # The API's retry-rollback asks through pipeline.rollbacks, never here.
         rollbacks.register(retry=retry_rollback)
+        # The switchboard's repo lists are checked against the repos that exist.
+        switchboard.REPO_SOURCES.append(
+            lambda: MonitoredRepo.objects.values_list("name", flat=True)
+        )

@@ -1,4 +1,4 @@
-"""The post-deploy monitor's judgement (DESIGN section 6). Pure and deterministic.
+"""The post-deploy monitor's judgement. Pure and deterministic.
 
 DEGRADED as soon as a rule trips: `fail_threshold` health failures in a row (a success
 resets the run), or a 5xx ratio above `error_ratio` once `min_samples` probes measured.

@@ -47,6 +47,16 @@ STAGE_COLOURS = {
     Stage.CANCELLED: "#9ca3af",
 }
 VERDICT_COLOURS = {"HEALTHY": "#15803d", "DEGRADED": "#b91c1c", "INCONCLUSIVE": "#d97706"}
+# A deployment's outcome in the colour of the verdict it matches: green healthy, red bad,
+# amber unmeasured, grey for a deploy that never went out.
+OUTCOME_COLOURS = {
+    Deployment.Outcome.SUCCEEDED: VERDICT_COLOURS["HEALTHY"],
+    Deployment.Outcome.FAILED: VERDICT_COLOURS["DEGRADED"],
+    Deployment.Outcome.ROLLED_BACK: VERDICT_COLOURS["DEGRADED"],
+    Deployment.Outcome.DEGRADED_ALERT_ONLY: VERDICT_COLOURS["DEGRADED"],
+    Deployment.Outcome.INCONCLUSIVE: VERDICT_COLOURS["INCONCLUSIVE"],
+    Deployment.Outcome.ABORTED: "#6b7280",
+}
 
 
 def badge(text: str, colour: str):
@@ -56,6 +66,35 @@ def badge(text: str, colour: str):
         colour,
         text,
     )
+
+
+def outcome_badge(outcome: str):
+    return badge(outcome, OUTCOME_COLOURS.get(outcome, "#6b7280")) if outcome else "running"
+
+
+# How a deployment's commit becomes a link: git_hosts, which knows each repo's Git host,
+# appends a finder here (deployment -> address or None); without one a SHA is plain text.
+COMMIT_URL_FINDERS: list = []
+
+
+def commit_link(deployment: Deployment):
+    """The short SHA, linked to the commit on its Git host where that host is known."""
+    if not deployment.commit_sha:
+        return "-"
+    for find in COMMIT_URL_FINDERS:
+        url = find(deployment)
+        if url:
+            return format_html(
+                '<a href="{}" title="{}"><code>{}</code></a>',
+                url,
+                deployment.commit_sha,
+                deployment.short_sha,
+            )
+    return format_html('<code title="{}">{}</code>', deployment.commit_sha, deployment.short_sha)
+
+
+def ci_link(deployment: Deployment):
+    return format_html('<a href="{}">run</a>', deployment.ci_url) if deployment.ci_url else "-"
 
 
 def given_reason(request) -> str:
@@ -97,8 +136,10 @@ class LastVerdictFilter(admin.SimpleListFilter):
 
 
 class RecordInline(admin.TabularInline):
-    """Rows Stageboard writes itself, shown on their parent's page and never edited there."""
+    """Rows Stageboard writes itself, shown on their parent's page and never edited there
+    (no title over each row: its columns say it)."""
 
+    template = "admin/edit_inline/record_tabular.html"
     extra = 0
     can_delete = False
 
@@ -149,25 +190,45 @@ class DeploymentInline(RecordInline):
     fields = (
         "cycle",
         "environment",
-        "commit_sha",
+        "commit",
         "ref",
-        "ci_url",
+        "ci_run",
         "approved_by",
         "started_at",
         "finished_at",
-        "outcome",
-        "verdict",
+        "outcome_shown",
+        "verdict_shown",
         "evidence",
         "action_taken",
     )
     ordering = ("-id",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**DeploymentAdmin.list_annotations)
+
+    @admin.display(description="commit")
+    def commit(self, deployment):
+        return commit_link(deployment)
+
+    @admin.display(description="CI")
+    def ci_run(self, deployment):
+        return ci_link(deployment)
+
+    @admin.display(description="outcome")
+    def outcome_shown(self, deployment):
+        return outcome_badge(deployment.outcome)
+
+    @admin.display(description="verdict")
+    def verdict_shown(self, deployment):
+        verdict = deployment.verdict
+        return badge(verdict, VERDICT_COLOURS.get(verdict, "#6b7280")) if verdict else "-"
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     # A task is named as in Plane (`DEMO-3 · title`); its UUID is on its page.
     list_display = (
-        "__str__",
+        "name",
         "repo",
         "stage_badge",
         "deploy_phase",
@@ -179,7 +240,8 @@ class TaskAdmin(admin.ModelAdmin):
     # Stage, phase and approval change only through the engine (actions, API, events).
     # The identifier is Plane's, learned from Plane: not ours to edit.
     readonly_fields = (*engine.ENGINE_FIELDS, "identifier", "created_at", "updated_at")
-    inlines = [DeploymentInline, StageChangeInline]
+    # History first: it says how the task got where it is; then what went out.
+    inlines = [StageChangeInline, DeploymentInline]
     actions = ["approve_deploy", "abort_deploy"]
     action_form = ReasonActionForm
     change_form_template = "admin/pipeline/task/change_form.html"
@@ -204,6 +266,10 @@ class TaskAdmin(admin.ModelAdmin):
             results = results | queryset.filter(named)
         return results, may_have_duplicates
 
+    @admin.display(description="task", ordering="identifier")
+    def name(self, task):
+        return task.label
+
     @admin.display(description="stage", ordering="stage")
     def stage_badge(self, task):
         return badge(task.stage, STAGE_COLOURS.get(task.stage, "#6b7280"))
@@ -216,7 +282,10 @@ class TaskAdmin(admin.ModelAdmin):
     def get_inline_instances(self, request, obj=None):
         # A task being created has no records yet: no sections for them on the add page.
         inlines = super().get_inline_instances(request, obj)
-        return inlines if obj else [i for i in inlines if not isinstance(i, RecordInline)]
+        if not obj:
+            return [i for i in inlines if not isinstance(i, RecordInline)]
+        # History first, whichever app added its section before it.
+        return sorted(inlines, key=lambda inline: not isinstance(inline, StageChangeInline))
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -225,6 +294,13 @@ class TaskAdmin(admin.ModelAdmin):
 
     def has_approve_permission(self, request):
         return request.user.has_perm("pipeline.approve_deploy")
+
+    def has_delete_permission(self, request, obj=None):
+        # A task that went out is part of the delivery record (DORA counts its deploys):
+        # deleting it would rewrite history.
+        if obj is not None and obj.deployments.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     # --- the operator's decisions: actions on the list, buttons on pages ------------------
 
@@ -381,6 +457,9 @@ class SwitchboardAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         reason = form.cleaned_data.get("reason", "").strip()
         switchboard.record_changes(admin_caller(request), before, obj, reason=reason)
+        # Accepted as typed (a repo may get its first task later), but said out loud.
+        for warning in switchboard.repo_list_warnings(obj):
+            self.message_user(request, f"{warning}: it watches nothing yet.", messages.WARNING)
 
 
 @admin.register(SwitchboardChange)
@@ -393,18 +472,31 @@ class SwitchboardChangeAdmin(RecordAdmin):
 class DeploymentAdmin(RecordAdmin):
     """Every deploy attempt; DORA's figures over them are at /admin/dora/."""
 
-    list_display = (
-        "__str__",
-        "task",
-        "environment",
-        "production",
-        "outcome",
-        "verdict_badge",
-        "finished_at",
-    )
+    # Few columns, so the list fits beside the app list and the filters: the outcome is
+    # coloured like the verdict it matches (the verdict is a filter and on the page).
+    list_display = ("deployment", "repo", "commit", "environment", "outcome_badge", "finished_at")
     list_filter = ("outcome", "repo", "environment", "production", "verdict")
+    list_select_related = ("task",)
     search_fields = ("commit_sha", "repo", "ref")
     date_hierarchy = "finished_at"
+    # What other apps' columns read, annotated so a page stays a fixed number of queries
+    # (git_hosts adds each repo's Git host for the commit links): {name: expression}.
+    list_annotations: dict = {}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**self.list_annotations)
+
+    @admin.display(description="deployment", ordering="-id")
+    def deployment(self, deployment):
+        return f"#{deployment.pk} · {deployment.task.label}"
+
+    @admin.display(description="commit", ordering="commit_sha")
+    def commit(self, deployment):
+        return commit_link(deployment)
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, deployment):
+        return outcome_badge(deployment.outcome)
 
     @admin.display(description="verdict", ordering="verdict")
     def verdict_badge(self, deployment):

@@ -1,4 +1,4 @@
-"""Every API error is JSON with a `detail` message (DESIGN section 10).
+"""Every API error is JSON with a `detail` message.
 
 DRF already answers `{"detail": ...}` for most errors; validation errors come as field
 errors only, so they get a summary `detail` on top. Django's own 404 for an unknown

@@ -1,4 +1,4 @@
-"""The API's errors in its OpenAPI schema (DESIGN section 10: every error is JSON with a
+"""The API's errors in its OpenAPI schema (every error is JSON with a
 `detail`, plus field errors for a 400).
 
 drf-spectacular documents only the success of each operation; a client generated from the

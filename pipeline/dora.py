@@ -221,3 +221,50 @@ def report(
             for start, end in weeks(since, until)
         ],
     }
+
+
+# --- DORA's performance bands ---------------------------------------------------------------
+# From the 2023 Accelerate State of DevOps report's performance clusters (elite, high, medium,
+# low), read as thresholds: a figure belongs to the best band whose bound it meets. The
+# report names ranges ("between once per day and once per week"); where its low cluster
+# overlaps the medium one (deployment frequency), "low" is what falls below medium. The 2024
+# report's clusters are not monotone in the change failure rate (medium 10%, high 20%), so
+# the 2023 bands are the ones used. Deployment rework rate has no published bands yet.
+HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
+MONTH = 30 * DAY
+BANDS: dict[str, list[tuple[str, float]]] = {
+    # deploys per week: elite is on demand (daily or more), high daily to weekly,
+    # medium weekly to monthly, low less often
+    "deployment_frequency": [("elite", 7.0), ("high", 1.0), ("medium", 7 / 30)],
+    # lead time for changes, seconds: under a day, a week, a month
+    "lead_time": [("elite", DAY), ("high", WEEK), ("medium", MONTH)],
+    # change failure rate, a share of deploys: 5%, 10%, 15%
+    "change_failure_rate": [("elite", 0.05), ("high", 0.10), ("medium", 0.15)],
+    # failed deployment recovery time, seconds: under an hour, a day, a week
+    "failed_deployment_recovery_time": [("elite", HOUR), ("high", DAY), ("medium", WEEK)],
+}
+HIGHER_IS_BETTER = {"deployment_frequency"}
+
+
+def band(key: str, value: float | None) -> str | None:
+    """DORA's band for one figure (`elite`, `high`, `medium`, `low`), None without a value
+    or without published bands."""
+    if value is None or key not in BANDS:
+        return None
+    for name, bound in BANDS[key]:
+        if key in HIGHER_IS_BETTER and value >= bound:
+            return name
+        if key not in HIGHER_IS_BETTER and value <= bound:
+            return name
+    return "low"
+
+
+def duration(seconds: float | None) -> str:
+    """A duration in a unit that fits: `42 min`, `5.5 h`, `3.2 days`."""
+    if seconds is None:
+        return "-"
+    if seconds < HOUR:
+        return f"{max(seconds / 60, 0):.0f} min"
+    if seconds < 2 * DAY:
+        return f"{seconds / HOUR:.1f} h".replace(".0 h", " h")
+    return f"{seconds / DAY:.1f} days".replace(".0 days", " days")

@@ -1,4 +1,5 @@
 from django.core.validators import RegexValidator, URLValidator
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -238,17 +239,24 @@ ENVIRONMENT = RegexValidator(
 )
 
 
+@extend_schema_field(OpenApiTypes.URI)
+class HttpURLField(TextField):
+    """An http(s) URL, refused with one message: DRF's URLField adds its own "Enter a valid
+    URL." to any other validator's, so a bad URL got two."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(
+            URLValidator(schemes=["http", "https"], message="Give an http(s) URL.")
+        )
+
+
 class DeployActionSerializer(ReasonSerializer):
     """`start` also takes what is being deployed; the other actions only a reason."""
 
     commit_sha = TextField(required=False, allow_blank=True, validators=[SHA])
     ref = TextField(required=False, allow_blank=True, max_length=255)
-    ci_url = serializers.URLField(
-        required=False,
-        allow_blank=True,
-        max_length=500,
-        validators=[URLValidator(schemes=["http", "https"], message="Give an http(s) URL.")],
-    )
+    ci_url = HttpURLField(required=False, allow_blank=True, max_length=500)
     environment = TextField(
         required=False, allow_blank=True, max_length=50, validators=[ENVIRONMENT]
     )

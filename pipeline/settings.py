@@ -1,4 +1,4 @@
-"""Stageboard settings: one module, every value from the environment (DESIGN section 9).
+"""Stageboard settings: one module, every value from the environment.
 
 Defaults make a fresh checkout run on one machine (SQLite, file cache, ORM broker);
 `DATABASE_URL` and `REDIS_URL` scale it out. A malformed value fails at start-up with
@@ -6,6 +6,7 @@ the variable's name, never later.
 """
 
 import os
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -265,7 +266,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "pipeline.api_schema.document_errors",
     ],
-    # JSON in (DESIGN section 10): the schema offers no form bodies, which cannot say null,
+    # JSON in: the schema offers no form bodies, which cannot say null,
     # a number or a list. The parsers still take them, so no caller breaks.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "ENUM_NAME_OVERRIDES": {
@@ -315,6 +316,12 @@ PLANE_WEBHOOK_MAX_BYTES = env_int("PLANE_WEBHOOK_MAX_BYTES", 1024 * 1024, minimu
 GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
 GITLAB_WEBHOOK_SECRET = env.str("GITLAB_WEBHOOK_SECRET", default="")
 FORGEJO_WEBHOOK_SECRET = env.str("FORGEJO_WEBHOOK_SECRET", default="")
+# Each host's web address, for the admin's links to commits (the linked repo's path under
+# it). GitHub's and GitLab's public sites by default; set a self-hosted GitLab's address,
+# or an empty value for no links. Forgejo and Gitea have no public default.
+GITHUB_WEB_URL = env.str("GITHUB_WEB_URL", default="https://github.com")
+GITLAB_WEB_URL = env.str("GITLAB_WEB_URL", default="https://gitlab.com")
+FORGEJO_WEB_URL = env.str("FORGEJO_WEB_URL", default="")
 # DORA's deployment rework rate: a deploy within this many hours after a failed, rolled-back
 # or degraded deploy of the same repo and environment is rework.
 DORA_REWORK_HOURS = env_float("DORA_REWORK_HOURS", 24.0, minimum=0.01)
@@ -379,7 +386,24 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name (`Europe/Berlin`); the admin shows times in it."""
+    raw = os.environ.get(name, default).strip() or default
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ImproperlyConfigured(
+            f"{name} must be a time zone name such as UTC or Europe/Berlin, not {raw!r}"
+        ) from None
+    return raw
+
+
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
+# Times with seconds and their zone (`2025-03-14 09:26:53 CET`), dates as ISO 8601:
+# pipeline/formats/en/formats.py, since the locale's own formats win over settings.
+FORMAT_MODULE_PATH = ["pipeline.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -3,7 +3,7 @@
 `stage_entered` is sent inside the engine's transaction, after the new stage is saved
 and recorded. A receiver's database writes commit or roll back with the change itself,
 and an exception from it refuses the whole change. The post-deploy monitor arms its
-window here, so the window is active before the board is told (DESIGN section 2).
+window here, so the window is active before the board is told.
 Arguments: `task` (locked, already saved), `change` (the StageChange row).
 
 `task_changed` is sent after the transaction commits, for a new task and for every

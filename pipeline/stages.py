@@ -1,4 +1,4 @@
-"""The stage machine's vocabulary and rules (DESIGN section 2). Pure: no Django here.
+"""The stage machine's vocabulary and rules. Pure: no Django here.
 
 The names are a contract: operators' scripts and the REST API use them as they are.
 """

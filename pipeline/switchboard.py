@@ -4,10 +4,21 @@ No caching on purpose: a flag flipped in the admin holds on the next call in eve
 process and q worker, without a restart, for the price of one small query.
 """
 
+from collections.abc import Callable, Iterable
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from pipeline.models import Switchboard, SwitchboardChange, split_repos
+from pipeline.models import Deployment, Switchboard, SwitchboardChange, Task, split_repos
+
+# The switchboard's repo lists and what each is about (for warnings).
+REPO_LISTS = {
+    "post_deploy_repos": "post deploy repos",
+    "deploy_status_guard_repos": "deploy status guard repos",
+}
+# Where else repo names live: the apps that keep settings per repo (the monitor's repos, the
+# Git links, Plane's projects) add a function giving their names, from their ready().
+REPO_SOURCES: list[Callable[[], Iterable[str]]] = []
 
 
 def seed_values() -> dict:
@@ -73,3 +84,39 @@ def record_changes(
 def repos(value: str, self_hosting_repo: str) -> frozenset[str]:
     """A repo list flag: empty means the self-hosting repo only."""
     return frozenset(split_repos(value) or [self_hosting_repo])
+
+
+def known_repos() -> set[str]:
+    """Every repo name Stageboard knows: its tasks', its deployments', the self-hosting
+    repo, and those the other apps keep settings for."""
+    names = {settings.ORCH_SELF_HOSTING_REPO}
+    names |= set(Task.objects.exclude(repo="").values_list("repo", flat=True).distinct())
+    names |= set(Deployment.objects.exclude(repo="").values_list("repo", flat=True).distinct())
+    for source in REPO_SOURCES:
+        names |= set(source())
+    return names
+
+
+def unmatched_repos(value: str, known: set[str] | None = None) -> list[str]:
+    """A warning for each name of a repo list that matches no known repo (names are
+    case-sensitive), suggesting the repo it matches without regard to case."""
+    known = known_repos() if known is None else known
+    by_lower = {name.lower(): name for name in sorted(known)}
+    warnings = []
+    for name in split_repos(value):
+        if name in known:
+            continue
+        match = by_lower.get(name.lower())
+        hint = f"; did you mean {match!r}? (names are case-sensitive)" if match else ""
+        warnings.append(f"{name!r} matches no known repo{hint}")
+    return warnings
+
+
+def repo_list_warnings(row: Switchboard, fields: Iterable[str] = REPO_LISTS) -> list[str]:
+    """The warnings for the row's repo lists, each naming its list."""
+    known = known_repos()
+    return [
+        f"{REPO_LISTS[field]}: {warning}"
+        for field in fields
+        for warning in unmatched_repos(getattr(row, field), known)
+    ]

@@ -1,4 +1,4 @@
-"""The pipeline's REST API (DESIGN section 10): a thin layer over `pipeline.engine`."""
+"""The pipeline's REST API: a thin layer over `pipeline.engine`."""
 
 import uuid
 from functools import partial

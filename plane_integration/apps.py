@@ -46,3 +46,13 @@ class PlaneIntegrationConfig(AppConfig):
             find=lambda readable: _work_items().find_work_item(readable),
             link=lambda task, url, title: _work_items().add_link(task, url, title),
         )
+
+        from pipeline import switchboard
+
+        switchboard.REPO_SOURCES.append(_project_repos)
+
+
+def _project_repos():
+    from plane_integration.models import PlaneProject
+
+    return PlaneProject.objects.exclude(repo="").values_list("repo", flat=True)

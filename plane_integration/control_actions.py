@@ -1,4 +1,4 @@
-"""Carry out the board's two human controls through the stage engine (DESIGN section 5).
+"""Carry out the board's two human controls through the stage engine.
 
 The webhook and the reconciler both come here, so a late webhook racing a sweep over the
 same move makes one task and one history entry: the engine's row lock and the unique work

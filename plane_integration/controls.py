@@ -1,4 +1,4 @@
-"""The board's two human controls (DESIGN section 5). Pure.
+"""The board's two human controls. Pure.
 
 Moving a work item into To Analyse (or creating it there) starts or re-opens its task;
 moving it into a cancelled-group status cancels it. Every other move is drift for the

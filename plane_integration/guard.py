@@ -1,4 +1,4 @@
-"""The deploy status guard (DESIGN section 4). Pure and never-raise.
+"""The deploy status guard. Pure and never-raise.
 
 A deploy-phase status (Awaiting Deploy, Deploying, Monitoring after Deploy) is legitimate
 only while the task is not finished, or while it is done and its post-deploy window is

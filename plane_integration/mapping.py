@@ -1,6 +1,6 @@
 """What a task shows on the board: the one place that maps truth to a status key.
 
-Pure (DESIGN section 3, "What each task shows").
+Pure.
 """
 
 from pipeline.stages import DeployPhase, Stage

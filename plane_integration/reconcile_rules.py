@@ -1,6 +1,6 @@
 """The reconciler's decision for one work item: which repair, if any. Pure (no Django).
 
-A sweep reads what each work item shows and compares it with the truth (DESIGN section 7).
+A sweep reads what each work item shows and compares it with the truth.
 At most one repair per item, in this order:
 
 1. no task: the item shows To Analyse -> `started` (the webhook that should have started

@@ -127,7 +127,7 @@ def _set(task: Task, key: str, caller: str, reason: str) -> SetOutcome:
 
 
 def _guarded(task_or_id: Task | str, key: str, caller: str, reason: str) -> SetOutcome:
-    """A deploy-phase setter: the guard decides first (DESIGN section 4). Never raises."""
+    """A deploy-phase setter: the guard decides first. Never raises."""
     try:
         return _guard_then_set(task_or_id, key, caller, reason)
     except Exception as exc:

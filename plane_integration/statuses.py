@@ -1,4 +1,4 @@
-"""Board statuses: the logical keys and how each resolves to a Plane state (DESIGN section 3).
+"""Board statuses: the logical keys and how each resolves to a Plane state.
 
 Pure: the caller hands in a project's states (as Plane lists them) and optional custom
 names; no Django, no network.

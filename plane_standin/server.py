@@ -23,6 +23,7 @@ Standard library only, and nothing from the project: it must run anywhere, inclu
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ import time
 import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from plane_standin import board
@@ -245,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=60, help="requests a minute (0: off)")
     parser.add_argument("--webhook-url", help="where to send webhooks (with its trailing slash)")
     parser.add_argument("--webhook-secret", help="the webhook's signing secret")
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the board in this JSON file: read at start (else the demo data), written "
+        "as it changes and at the stop",
+    )
     args = parser.parse_args(argv)
     if (args.webhook_url is None) != (args.webhook_secret is None):
         parser.error("--webhook-url and --webhook-secret go together")
@@ -254,6 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     standin.log_requests = True
     demo = seed_demo(standin)
+    state_file = Path(args.state) if args.state else None
+    if state_file is not None and state_file.exists():
+        try:
+            standin.restore(json.loads(state_file.read_text()))
+            print(f"board restored from {state_file}")
+        except (ValueError, KeyError) as error:
+            print(f"cannot read {state_file} ({error!r}): starting from the demo data")
+            seed_demo(standin)
     if args.webhook_url:
         standin.register_webhook(args.webhook_url, args.webhook_secret)
     # Handlers go in before the server answers, so whoever sees it answer may signal it.
@@ -275,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     for state in standin.states(project_id):
         print(f"  state:       {state['id']} {state['name']} ({state['group']})")
     for item_id in demo["work_items"]:
+        if item_id not in standin._items:  # deleted on the board of an earlier run
+            continue
         item = standin.work_item(item_id)
         print(f"  work item:   {item_id} DEMO-{item['sequence_id']} {item['name']}")
     print(f"  webhook:     {args.webhook_url or '(none)'}")
@@ -282,12 +300,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  demo health: {standin.url}/demo/health  (POST fail=1 breaks it)")
     print("Stop with Ctrl+C.", flush=True)
 
-    # Waiting in short slices keeps the main thread responsive to signals.
+    # Waiting in short slices keeps the main thread responsive to signals; the board is saved
+    # at most every second while it changes.
+    saved, last_save = None, 0.0
     while not stopping.wait(0.2):
-        pass
+        if state_file is not None and time.monotonic() - last_save >= 1:
+            saved, last_save = save_state(standin, state_file, saved), time.monotonic()
     standin.stop()
+    if state_file is not None:
+        save_state(standin, state_file, saved)
     print("Plane stand-in stopped.", flush=True)
     return 0
+
+
+def save_state(standin: PlaneStandIn, path: Path, last: str | None) -> str:
+    """Write the board to `path` when it changed since `last` (atomically: a file beside it,
+    then a rename). Returns what is in the file."""
+    text = json.dumps(standin.snapshot(), sort_keys=True)
+    if text != last:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".tmp")
+        partial.write_text(text)
+        partial.replace(path)
+    return text
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ Stageboard has answered, and says what happened and where to look:
 2. a pull request on GitHub names the card: opened, it moves the task to code review and
    its link appears on the card; merged, it moves the task to a deploy that waits for
    approval (signed GitHub deliveries, as GitHub sends them);
-3. approved (by you in the dashboard, or by the story), deployed (GitHub's deployment
-   statuses), done: the monitor watches the demo's production (the stand-in's /demo/health);
+3. approved by you: the story stops until you press Approve on the dashboard (with
+   `--unattended` it approves by itself), deployed (GitHub's deployment statuses), done:
+   the monitor watches the demo's production (the stand-in's /demo/health);
 4. production breaks: DEGRADED, the rollback hook runs, the card shows Blocked;
 5. a stale caller tries to show Deploying on the finished task: the guard converges it;
 6. a second card is started, then deleted on the board (Plane sends no webhook for that):
@@ -243,11 +244,15 @@ class Story:
             f"Look: the dashboard {admin} (Deploys awaiting approval)",
         )
         if self.interactive:
-            print("   Approve it there (Approve button), or press Enter to approve it from here.")
+            # The reader is the operator: the story stops here until they press Approve.
+            print(
+                "   The story waits for you: press Approve on the dashboard (Ctrl-C to stop).",
+                flush=True,
+            )
             while not (self.task(wid) or {}).get("deploy_approved_at"):
-                if _enter_pressed(1.0):
-                    break
-        if not (self.task(wid) or {}).get("deploy_approved_at"):
+                time.sleep(1)
+            print("   Approved: the story goes on.", flush=True)
+        else:  # --unattended: the story is its own operator
             self.api("POST", f"tasks/{wid}/deploy/approve/", {"reason": "demo story"})
         self.github("deployment_status", self.deployment_status("in_progress"))
         self.wait("the deploy to start", lambda: self.shown(wid) == "Deploying")
@@ -324,16 +329,6 @@ class Story:
         )
         print("\nThe story is over: everything it waited for happened.", flush=True)
         return {"task": wid, "gone": gone["id"], "verdict": verdict, "cancelled": cancelled}
-
-
-def _enter_pressed(seconds: float) -> bool:
-    import select
-
-    ready, _, _ = select.select([sys.stdin], [], [], seconds)
-    if ready:
-        sys.stdin.readline()
-        return True
-    return False
 
 
 def demo_token() -> str:

@@ -19,6 +19,7 @@ stable across runs too. Standard library only.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import uuid
@@ -120,6 +121,35 @@ class World:
         # The demo's "production" (plane_standin.board): its health check and rollback hook.
         self.demo_health_failing = False
         self.demo_rollbacks = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the world stores, as JSON-ready data (`restore` reads it back)."""
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "workspaces": self._workspaces,
+                    "projects": self._projects,
+                    "items": self._items,
+                    "comments": self._comments,
+                    "links": self._links,
+                    "demo_health_failing": self.demo_health_failing,
+                    "demo_rollbacks": self.demo_rollbacks,
+                }
+            )
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Put back a `snapshot`: the board as it was when the last run stopped."""
+        with self._lock:
+            data = copy.deepcopy(data)
+            self._workspaces = data["workspaces"]
+            self._projects = data["projects"]
+            # A project's states and the index by id are the same dicts, as add_state makes them.
+            self._states = {s["id"]: s for p in self._projects.values() for s in p["states"]}
+            self._items = data["items"]
+            self._comments = data["comments"]
+            self._links = data["links"]
+            self.demo_health_failing = data["demo_health_failing"]
+            self.demo_rollbacks = data["demo_rollbacks"]
 
     def _queue_webhooks(
         self, event: str, action: str, data: dict[str, Any], activities: list[dict[str, Any]]

@@ -159,9 +159,114 @@ def test_plane_project_remove_forgets_the_project_and_keeps_its_tasks(make_task)
 
 def test_the_api_docs_page_serves_swagger_ui_from_here_to_signed_in_users(client):
     assert client.get("/api/docs/").status_code in (401, 403)
+    browser = client.get("/api/docs/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert browser.status_code == 302
+    assert browser["Location"] == "/admin/login/?next=/api/docs/"
     client.force_login(make_user("reader"))
     response = client.get("/api/docs/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "swagger-ui" in page and "/api/schema/" in page
     assert "cdn" not in page.lower()  # no internet on the machines that run it
+
+
+def deploy(task, **fields):
+    from pipeline.models import Deployment
+
+    values = {
+        "cycle": 1,
+        "repo": task.repo,
+        "commit_sha": "3f9c2e1ab4d5e6f708192a3b4c5d6e7f80912a3b",
+    }
+    return Deployment.objects.create(task=task, **{**values, **fields})
+
+
+@pytest.mark.parametrize(
+    "provider,path,address",
+    [
+        ("github", "acme/shop", "https://github.com/acme/shop/commit/"),
+        ("gitlab", "acme/platform/shop", "https://gitlab.example.com/acme/platform/shop/-/commit/"),
+        ("forgejo", "acme/shop", None),  # no Forgejo address known: plain text
+    ],
+)
+def test_a_deployment_shows_its_short_sha_linked_to_the_commit(
+    operator, make_task, settings, provider, path, address
+):
+    from git_hosts.models import GitRepo
+
+    settings.GITLAB_WEB_URL = "https://gitlab.example.com/"
+    GitRepo.objects.create(repo="shop", provider=provider, path=path)
+    task = make_task(repo="shop", identifier="SHOP-1", title="Pay by card")
+    deploy(task, outcome="rolled_back")
+    sha = "3f9c2e1ab4d5e6f708192a3b4c5d6e7f80912a3b"
+    for page in ("/admin/pipeline/deployment/", f"{CHANGELIST}{task.pk}/change/"):
+        html = operator.get(page).content.decode()
+        if address:
+            assert f'href="{address}{sha}"' in html, page
+        else:
+            assert "/commit/" not in html, page
+        assert "3f9c2e1</code>" in html, page
+
+
+def test_a_deployment_outcome_is_coloured_like_its_verdict(operator, make_task):
+    task = make_task(repo="shop")
+    deploy(task, outcome="rolled_back", verdict="DEGRADED")
+    html = operator.get("/admin/pipeline/deployment/").content.decode()
+    assert 'style="background:#b91c1c;color:#fff' in html
+    assert ">rolled_back</span>" in html
+
+
+def test_the_task_page_shows_history_first_without_row_titles(operator, make_task, api):
+    task = make_task(stage="deploy", repo="shop")
+    for action in ("request-approval", "approve"):
+        api.post(f"/api/tasks/{task.work_item_id}/deploy/{action}/", {}, "application/json")
+    page = operator.get(f"{CHANGELIST}{task.pk}/change/").content.decode()
+    assert page.index("history-group") < page.index("deployments-group")
+    assert "awaiting_approval -&gt; awaiting_approval" not in page
+    assert "deploy phase" not in page  # no StageChange str() over the rows
+
+
+def test_a_task_with_deployments_cannot_be_deleted(operator, make_task):
+    shipped, idea = make_task(repo="shop"), make_task(repo="shop")
+    deploy(shipped, outcome="succeeded")
+    assert "deletelink" not in operator.get(f"{CHANGELIST}{shipped.pk}/change/").content.decode()
+    assert operator.get(f"{CHANGELIST}{shipped.pk}/delete/").status_code == 403
+    assert "deletelink" in operator.get(f"{CHANGELIST}{idea.pk}/change/").content.decode()
+
+
+def test_times_show_seconds_and_the_time_zone(operator, make_task, settings):
+    import datetime as dt
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    task = make_task(repo="shop")
+    deploy(
+        task, outcome="succeeded", finished_at=dt.datetime(2025, 3, 14, 8, 26, 53, tzinfo=dt.UTC)
+    )
+    html = operator.get("/admin/pipeline/deployment/").content.decode()
+    assert "2025-03-14 09:26:53 CET" in html
+
+
+def test_probe_latency_and_ratios_are_rounded_for_people():
+    from monitoring.admin import milliseconds, percent
+
+    assert milliseconds(131.7349) == "132 ms"
+    assert milliseconds(None) == "-"
+    assert (percent(0.125), percent(0.1), percent(1.0), percent(0)) == (
+        "12.5%",
+        "10%",
+        "100%",
+        "0%",
+    )
+
+
+def test_under_a_minute_ago_reads_just_now():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from pipeline.templatetags.stageboard import ago
+
+    assert ago(timezone.now() - dt.timedelta(seconds=20)) == "just now"
+    assert (
+        ago(timezone.now() - dt.timedelta(minutes=5, seconds=2)) == "5\xa0minutes ago"
+    )  # a no-break space, as Django writes it

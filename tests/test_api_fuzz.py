@@ -50,7 +50,7 @@ WAYS = {
 # Registered, so call_and_validate runs it beside schemathesis' own checks.
 @schemathesis.check
 def refusals_are_json_with_a_message(ctx, response, case) -> None:
-    """DESIGN section 10: every error is `{"detail": "..."}` (plus field errors)."""
+    """Every error is `{"detail": "..."}` (plus field errors)."""
     if not 400 <= response.status_code < 500:
         return
     content_type = response.headers.get("content-type", [""])[0]

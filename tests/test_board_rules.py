@@ -5,7 +5,7 @@ import pytest
 from plane_integration.mapping import WindowFacts, status_key
 from plane_integration.statuses import KEYS, State, resolve
 
-# --- what each task shows (DESIGN section 3) ---------------------------------------------
+# --- what each task shows ---------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,12 @@ def test_bad_deploy_details_are_a_400_with_the_field_and_change_nothing(api, app
     assert not Deployment.objects.exists()
 
 
+@pytest.mark.parametrize("url", ["ftp://ci.example.com/run/1", "not a url", "javascript:alert(1)"])
+def test_a_bad_ci_url_gets_one_message(api, approved, url):
+    answer = start(api, approved(), ci_url=url)
+    assert answer.json()["ci_url"] == ["Give an http(s) URL."]
+
+
 def test_deployments_filter_by_since_and_refuse_a_bad_since(api, approved):
     old, new = approved(), approved()
     start(api, old)

@@ -193,9 +193,9 @@ def test_no_deploys_are_figures_of_none_not_errors(api):
     assert body["overall"]["lead_time"]["median_seconds"] is None
 
 
-def test_the_admin_page_charts_each_key_by_week(admin_client, make_task):
+def test_the_admin_page_charts_each_key_over_whole_weeks(admin_client, make_task):
     seed(make_task, 60)
-    page = admin_client.get("/admin/dora/", {"days": 28})
+    page = admin_client.get("/admin/dora/", {"weeks": 4})
     assert page.status_code == 200
     assert [c["title"] for c in page.context["charts"]] == [
         "Deployment frequency",
@@ -204,14 +204,86 @@ def test_the_admin_page_charts_each_key_by_week(admin_client, make_task):
         "Failed deployment recovery time",
         "Deployment rework rate",
     ]
-    assert all(len(c["bars"]) == 4 for c in page.context["charts"])
-    assert b"Change failure rate" in page.content
-    assert b"Time to restore" not in page.content
-    rework = page.context["report"]["overall"]["deployment_rework_rate"]
-    shown = f"{rework['rework']} of {rework['deploys']} (within 24 h of a failed"
-    assert shown.encode() in page.content
-    recovery = page.context["report"]["overall"]["failed_deployment_recovery_time"]
-    assert f"{recovery['unrestored']} not recovered yet".encode() in page.content
+    report = page.context["report"]
+    assert report["since"].weekday() == 0 and report["since"].hour == 0  # a Monday, 00:00
+    assert report["whole_weeks"] == 4
+    for c in page.context["charts"]:
+        assert [bar["partial"] for bar in c["bars"]][:4] == [False] * 4
+        assert len(c["bars"]) in (4, 5)  # and the week under way, unless it just began
+    html = page.content.decode()
+    assert "Time to restore" not in html
+    cfr = report["overall"]["change_failure_rate"]
+    assert f"{cfr['failures']} of {cfr['deploys']} deploys failed" in html
+    rework = report["overall"]["deployment_rework_rate"]
+    assert f"{rework['rework']} of {rework['deploys']} (within 24 h of a failed" in html
+    recovery = report["overall"]["failed_deployment_recovery_time"]
+    assert f"{recovery['unrestored']} not recovered yet" in html
+    assert "2023 State of DevOps" in html
+
+
+def test_the_admin_page_offers_the_repos_that_exist(admin_client, make_task):
+    seed(make_task, 10)
+    page = admin_client.get("/admin/dora/", {"repo": "shop"})
+    assert page.context["repos"] == sorted(REPOS)
+    assert page.context["repo"] == "shop"
+    assert '<option value="shop" selected>' in page.content.decode()
+    unknown = admin_client.get("/admin/dora/", {"repo": "Shop"})
+    assert unknown.context["repo"] == ""  # no such repo: all of them
+
+
+def test_the_week_under_way_is_partial_and_not_extrapolated(make_task):
+    from pipeline.dora_report import dora_weeks_report
+
+    task = make_task(stage="done", repo="shop")
+    wednesday = datetime(2025, 3, 12, 12, tzinfo=UTC)
+    for days_ago in (0.5, 1, 8):  # two this week, one the week before
+        Deployment.objects.create(
+            task=task, cycle=1, repo="shop", outcome="succeeded",
+            finished_at=wednesday - timedelta(days=days_ago),
+        )  # fmt: skip
+    report = dora_weeks_report(weeks=2, now=wednesday)
+    assert report["since"] == datetime(2025, 2, 24, tzinfo=UTC)
+    weekly = report["weekly"]
+    assert [(w["partial"], w["deploys"]) for w in weekly] == [(False, 0), (False, 1), (True, 2)]
+    assert report["per_whole_week"] == 0.5  # the partial week's two are not extrapolated
+
+
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("deployment_frequency", 10, "elite"),
+        ("deployment_frequency", 2, "high"),
+        ("deployment_frequency", 0.5, "medium"),
+        ("deployment_frequency", 0.1, "low"),
+        ("lead_time", 3600, "elite"),
+        ("lead_time", 3 * 86400, "high"),
+        ("lead_time", 20 * 86400, "medium"),
+        ("lead_time", 90 * 86400, "low"),
+        ("change_failure_rate", 0.05, "elite"),
+        ("change_failure_rate", 0.1, "high"),
+        ("change_failure_rate", 0.15, "medium"),
+        ("change_failure_rate", 0.4, "low"),
+        ("failed_deployment_recovery_time", 600, "elite"),
+        ("failed_deployment_recovery_time", 5 * 3600, "high"),
+        ("failed_deployment_recovery_time", 3 * 86400, "medium"),
+        ("failed_deployment_recovery_time", 30 * 86400, "low"),
+        ("deployment_rework_rate", 0.1, None),
+        ("lead_time", None, None),
+    ],
+)
+def test_each_figure_sits_in_doras_band(key, value, expected):
+    assert dora.band(key, value) == expected
+
+
+def test_durations_read_in_a_unit_that_fits():
+    assert [dora.duration(s) for s in (90, 3 * 3600, 5.5 * 3600, 3 * 86400, 3.25 * 86400)] == [
+        "2 min",
+        "3 h",
+        "5.5 h",
+        "3 days",
+        "3.2 days",
+    ]
+    assert dora.duration(None) == "-"
 
 
 def test_the_admin_page_needs_a_login(client):

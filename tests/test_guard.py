@@ -299,3 +299,31 @@ def test_a_guarded_setter_never_raises(plane, finished, monkeypatch):
     monkeypatch.setattr("plane_integration.setters.switchboard.get", locked)
     outcome = setters.set_issue_monitoring(finished, caller="stale-ci")
     assert outcome.result is Result.FAILED and "database is locked" in outcome.why
+
+
+@pytest.mark.parametrize(
+    "outcome,expected",
+    [
+        (
+            setters.SetOutcome(Result.ALREADY_SHOWN, "done", "s1"),
+            "nothing sent: the work item already shows done (the guard sent done instead of "
+            "deploying)",
+        ),
+        (
+            setters.SetOutcome(Result.SENT, "blocked", "s2"),
+            "sent: the work item shows blocked now (the guard sent blocked instead of deploying)",
+        ),
+        (
+            setters.SetOutcome(Result.SENT, "deploying", "s3"),
+            "sent: the work item shows deploying now",
+        ),
+        (
+            setters.SetOutcome(Result.SKIPPED, "deploying", why="guard: task is done"),
+            "nothing sent: guard: task is done",
+        ),
+    ],
+)
+def test_set_status_says_what_was_sent(outcome, expected):
+    from plane_integration.management.commands.set_status import told
+
+    assert told("deploying", outcome) == expected

@@ -642,3 +642,52 @@ def test_a_pass_claims_no_more_than_its_threads_can_probe_if_every_endpoint_hang
     assert tick_due(current())["ticked"] == 2
     assert tick_due(current())["ticked"] == 1  # each window once, the oldest due first
     assert tick_due(current())["ticked"] == 0
+
+
+def test_every_option_of_repo_set_says_what_it_does():
+    from operations.management.commands.repo import Command
+
+    parser = Command().create_parser("manage.py", "repo")
+    sub = next(a for a in parser._actions if a.dest == "action")
+    for action in sub.choices["set"]._actions:
+        if action.dest != "help":
+            assert action.help, action.option_strings or action.dest
+
+
+def test_names_the_switchboard_watches_that_match_no_repo_are_shown_and_warned(
+    db, capsys, admin_client
+):
+    call_command("repo", "set", "demo", "--health-url", "https://demo.example.com/healthz")
+    call_command("repo", "set", "shop", "--health-url", "https://shop.example.com/healthz")
+    capsys.readouterr()
+    switchboard.update("test", post_deploy_repos="demo, Shop ,,ghost-repo")
+    assert switchboard.repo_list_warnings(switchboard.get()) == [
+        "post deploy repos: 'Shop' matches no known repo; did you mean 'shop'? "
+        "(names are case-sensitive)",
+        "post deploy repos: 'ghost-repo' matches no known repo",
+    ]
+
+    call_command("repo", "list")
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("shop  not watched") for line in out)
+    assert any(line.startswith("demo  watched") for line in out)
+    assert (
+        "Shop  watched (post deploy repos)  matches no known repo; did you mean 'shop'? "
+        "(names are case-sensitive): it watches nothing" in out
+    )
+    assert (
+        "ghost-repo  watched (post deploy repos)  matches no known repo: it watches nothing" in out
+    )
+
+    call_command("ops", "switch", "post_deploy", "on", "--reason", "check", "--as", "ann")
+    err = capsys.readouterr().err
+    assert "warning: post deploy repos: 'Shop' matches no known repo; did you mean 'shop'?" in err
+
+    # The switchboard's form takes the list and warns.
+    row = switchboard.get()
+    data = {field: getattr(row, field) for field in row.FIELDS}
+    data.update(post_deploy_repos="demo, Shop ,,ghost-repo, stageboard", reason="")
+    page = admin_client.post(f"/admin/pipeline/switchboard/{row.pk}/change/", data, follow=True)
+    shown = [str(m) for m in page.context["messages"]]
+    assert any("'ghost-repo' matches no known repo: it watches nothing yet." in m for m in shown)
+    assert switchboard.get().post_deploy_repos == "demo,Shop,ghost-repo,stageboard"

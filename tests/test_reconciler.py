@@ -517,7 +517,7 @@ def test_the_admin_lists_runs_with_their_repairs(plane, synced, admin_client):
     listing = admin_client.get("/admin/plane_integration/reconcilerun/?has_repairs=yes")
     assert listing.status_code == 200 and f"/reconcilerun/{run.pk}/" in listing.content.decode()
     page = admin_client.get(f"/admin/plane_integration/reconcilerun/{run.pk}/change/")
-    assert page.status_code == 200 and "reasserted" in page.content.decode()
+    assert page.status_code == 200 and "Reasserted" in page.content.decode()  # the kind column
 
 
 def test_a_staff_user_without_permission_cannot_see_the_runs(client, db):

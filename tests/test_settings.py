@@ -94,6 +94,7 @@ def test_a_dotenv_file_fills_in_but_never_overrides(tmp_path):
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json, not 'xml'"),
         ({"PLANE_API_PATHS": "tickets"}, "PLANE_API_PATHS must be auto, work-items or issues"),
         ({"PLANE_READ_TIMEOUT": "soon"}, "PLANE_READ_TIMEOUT must be a number, not 'soon'"),
+        ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE must be a time zone name such as UTC"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(tmp_path, variables, message):
@@ -239,3 +240,9 @@ def test_the_admin_login_works_behind_a_tls_proxy(settings, django_user_model):
 
     assert log_in(HTTP_ORIGIN="https://stageboard.example.com").status_code == 403  # no header
     assert log_in(**proxied).status_code == 302
+
+
+def test_a_bad_value_is_one_line_without_a_traceback(tmp_path):
+    result = manage(tmp_path, "check", Q_WORKERS="two")
+    assert result.returncode == 1
+    assert result.stderr == "Stageboard cannot start: Q_WORKERS must be a whole number, not 'two'\n"

@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import decisions as window_decisions
 from operations import verdict
-from pipeline import decisions, engine, rollbacks
+from pipeline import decisions, engine, rollbacks, switchboard
 from pipeline.models import Task
 from pipeline.stages import DeployPhase, Stage
 
@@ -211,6 +211,13 @@ class Command(BaseCommand):
             self.stdout.write(f"{field}: switched {state} by {self.who}")
         else:
             self.stdout.write(f"{field}: {state} already; nothing changed")
+        lists = {
+            "post_deploy_enabled": ["post_deploy_repos"],
+            "deploy_status_guard_enabled": ["deploy_status_guard_repos"],
+        }.get(field, [])
+        if on:
+            for warning in switchboard.repo_list_warnings(switchboard.get(), lists):
+                self.stderr.write(f"warning: {warning}: it watches nothing yet")
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from monitoring.classifier import Verdict
 from monitoring.config import current
 from monitoring.models import MonitoredRepo, MonitorWindow
 from monitoring.ticks import action_for
+from pipeline import switchboard
 
 
 class Command(BaseCommand):
@@ -23,17 +24,43 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         set_ = sub.add_parser("set", help="create or change a repo's monitoring settings")
-        set_.add_argument("name")
-        set_.add_argument("--health-url")
-        set_.add_argument("--error-rate-url", help="a Prometheus query URL for the 5xx ratio")
+        set_.add_argument(
+            "name", help="the repo's name, as tasks and deploys give it (case matters)"
+        )
+        set_.add_argument(
+            "--health-url",
+            metavar="URL",
+            help="probed after each deploy; a 2xx is healthy, a 5xx or no answer a failure",
+        )
+        set_.add_argument(
+            "--error-rate-url", metavar="URL", help="a Prometheus query URL for the 5xx ratio"
+        )
         set_.add_argument(
             "--rollback-command", help="run without a shell; split like a shell would split it"
         )
-        set_.add_argument("--rollback-url", help="POSTed to on DEGRADED instead of a command")
-        set_.add_argument("--rollback-timeout", type=int, help="seconds (default 120)")
+        set_.add_argument(
+            "--rollback-url", metavar="URL", help="POSTed to on DEGRADED instead of a command"
+        )
+        set_.add_argument(
+            "--rollback-timeout",
+            type=int,
+            metavar="SECONDS",
+            help="how long the rollback may take (default 120)",
+        )
         alert = set_.add_mutually_exclusive_group()
-        alert.add_argument("--alert-only", dest="alert_only", action="store_true", default=None)
-        alert.add_argument("--no-alert-only", dest="alert_only", action="store_false")
+        alert.add_argument(
+            "--alert-only",
+            dest="alert_only",
+            action="store_true",
+            default=None,
+            help="on DEGRADED, tell people but never run the rollback",
+        )
+        alert.add_argument(
+            "--no-alert-only",
+            dest="alert_only",
+            action="store_false",
+            help="on DEGRADED, run the rollback hook again (the default)",
+        )
         set_.add_argument(
             "--git",
             metavar="PROVIDER:PATH",
@@ -51,7 +78,7 @@ class Command(BaseCommand):
             help="a GitHub Actions workflow whose successful run on the default branch "
             "counts as a production deploy",
         )
-        sub.add_parser("list", help="list the repos")
+        sub.add_parser("list", help="list the repos, and every name the switchboard watches")
 
     def handle(self, *args, action, **options):
         if action == "set":
@@ -145,6 +172,18 @@ class Command(BaseCommand):
                 f"error-rate={repo.error_rate_url or '-'}  git={git}  "
                 f"on DEGRADED: {on_degraded(repo, config)}"
             )
+        # Every other name the switchboard watches: one that matches no repo (a typo, or the
+        # wrong case: names are case-sensitive) watches nothing; a repo without settings here
+        # has no health URL to judge it by.
+        all_known = switchboard.known_repos()
+        state = "watched" if config.enabled else "listed (the monitor is off)"
+        for name in sorted(config.repos - {repo.name for repo in repos}):
+            unmatched = switchboard.unmatched_repos(name, all_known)
+            if unmatched:
+                why = unmatched[0].removeprefix(f"{name!r} ") + ": it watches nothing"
+            else:
+                why = f"no health URL: set one with  repo set {name} --health-url URL"
+            self.stdout.write(f"{name}  {state} (post deploy repos)  {why}")
 
 
 def on_degraded(repo: MonitoredRepo, config) -> str:

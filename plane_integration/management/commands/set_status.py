@@ -24,6 +24,18 @@ class Command(BaseCommand):
         verdict = GuardVerdict.objects.filter(id__gt=before, work_item_id=work_item_id).first()
         if verdict:
             self.stdout.write(f"guard: {verdict.verdict} ({verdict.reason})")
-        self.stdout.write(f"{key}: {outcome.result} {outcome.why}".rstrip())
         if outcome.result == setters.Result.FAILED:
-            raise CommandError(outcome.why or "the status was not shown")
+            raise CommandError(f"not sent: {outcome.why or 'the status was not shown'}")
+        self.stdout.write(told(key, outcome))
+
+
+def told(key: str, outcome: setters.SetOutcome) -> str:
+    """What went to Plane, in words: the guard may have sent another status than `key`
+    (CONVERGE_DONE shows the finished task's), or nothing at all."""
+    shown = outcome.key
+    instead = f" (the guard sent {shown} instead of {key})" if shown != key else ""
+    if outcome.result == setters.Result.SENT:
+        return f"sent: the work item shows {shown} now{instead}"
+    if outcome.result == setters.Result.ALREADY_SHOWN:
+        return f"nothing sent: the work item already shows {shown}{instead}"
+    return f"nothing sent: {outcome.why or outcome.result}"
