@@ -8,12 +8,10 @@ class GitHostsConfig(AppConfig):
 
     def ready(self):
         from git_hosts.ingest import DRAIN
-        from pipeline import drains
+        from git_hosts.models import GitRepo
+        from pipeline import drains, switchboard
 
         # The q cluster loads the events drain before it forks (pipeline imports nothing here).
         drains.register(DRAIN)
-
-        from git_hosts.models import GitRepo
-        from pipeline import switchboard
-
+        # The switchboard's repo lists are checked against the repos that exist.
         switchboard.REPO_SOURCES.append(lambda: GitRepo.objects.values_list("repo", flat=True))

@@ -9,7 +9,7 @@ from pipeline import engine
 from pipeline.models import Task
 from pipeline.stages import TERMINAL_STAGES, Stage
 from pipeline.text import clean_text
-from plane_integration import work_items
+from plane_integration import identifiers
 from plane_integration.models import PlaneProject
 
 STARTED, REOPENED, CANCELLED = "started", "reopened", "cancelled"
@@ -37,7 +37,7 @@ def start(
             # The name is only a title: what no column can hold is replaced, not refused.
             title=clean_text(title)[:TITLE_MAX_CHARS],
             repo=project.repo,
-            identifier=work_items.identifier(project, sequence_id),
+            identifier=identifiers.identifier(project, sequence_id),
         )
         if created:
             return STARTED, f"{why}: task created in analysis"

@@ -16,7 +16,7 @@ from pipeline.logs import log_event
 from pipeline.models import Task
 from pipeline.stages import Stage
 from pipeline.windows import window_active
-from plane_integration import board, guard, statuses, work_items
+from plane_integration import board, guard, identifiers, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.models import GuardVerdict, PlaneProject
 from plane_integration.states import cached_states, refresh_states, resolve_key
@@ -262,7 +262,7 @@ def _show(task: Task, key: str) -> SetOutcome:
             item_gone=result.status == 404,
         )
     board.record_shown(task, resolution.state_id, key)
-    work_items.learn_identifier(task, project, result.data)  # Plane answers the work item
+    identifiers.learn_identifier(task, project, result.data)  # Plane answers the work item
     return SetOutcome(Result.SENT, key, resolution.state_id, status=result.status)
 
 

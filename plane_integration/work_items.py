@@ -21,27 +21,6 @@ logger = logging.getLogger(__name__)
 ALREADY_LINKED = "URL already exists"
 
 
-def identifier(project: PlaneProject, sequence_id) -> str:
-    """`DEMO-42` for the project's identifier and a sequence id; "" when either is unknown."""
-    if not project.identifier or isinstance(sequence_id, bool):
-        return ""
-    try:
-        number = int(sequence_id)
-    except (TypeError, ValueError):
-        return ""
-    return f"{project.identifier.upper()}-{number}" if number > 0 else ""
-
-
-def learn_identifier(task: Task, project: PlaneProject, work_item: object) -> None:
-    """Record the task's readable id from a work item Plane sent us, if it had none."""
-    if task.identifier or not isinstance(work_item, dict):
-        return
-    readable = identifier(project, work_item.get("sequence_id"))
-    if readable:
-        Task.objects.filter(pk=task.pk, identifier="").update(identifier=readable)
-        task.identifier = readable
-
-
 def project_identifiers() -> set[str]:
     """The identifiers (upper case) of the registered projects. Raises `Unreadable` when
     Plane cannot say one now (down, rate-limited): a work item of that project could be
