@@ -273,7 +273,10 @@ class ReconcileRepair(models.Model):
         REASSERTED = "reasserted"
         GONE = "gone"
 
-    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="repairs")
+    # None: made outside a sweep (the board sync confirmed a deletion, a webhook showed drift).
+    run = models.ForeignKey(
+        ReconcileRun, null=True, blank=True, on_delete=models.CASCADE, related_name="repairs"
+    )
     at = models.DateTimeField(auto_now_add=True)
     work_item_id = models.UUIDField(db_index=True)
     project_id = models.UUIDField()

@@ -395,19 +395,50 @@ def _repair(sweep, project, kind, work_item_id, item, task, row, shown_name, res
 
 def _gone(sweep: Sweep, project: PlaneProject, task: Task) -> None:
     """Plane answers 404: stop sending to the item; cancel its task unless finished."""
+    sweep.run.repair_count += gone(project, task, sweep.run)
+
+
+def gone(project: PlaneProject, task: Task, run: ReconcileRun | None) -> int:
+    """The one way a deletion is handled, by a full sweep (`run`) or by the board sync (None):
+    the row marked gone, an unfinished task cancelled, the repair recorded. Returns 1."""
     with transaction.atomic():
         boards.mark_gone(task)
         done, what = control_actions.cancel(task, caller=CALLER, why=GONE_REASON)
         if not done:
             what = f"{GONE_REASON}: the {task.stage} task is left as it is"
-        _record(
-            sweep, project, reconcile_rules.GONE, str(task.work_item_id), task, "", task.stage, what
+        record_repair(
+            run, project, reconcile_rules.GONE, str(task.work_item_id), task, "", task.stage, what
         )
+    return 1
+
+
+def confirm_gone(task: Task) -> bool | None:
+    """The sync's PATCH was answered 404: ask Plane once more (one GET, on the shared
+    budget). True: a 404 again, handled exactly as a full sweep handles a deletion (`gone`);
+    False: the item is there; None: Plane could not tell (the next full sweep asks)."""
+    project = PlaneProject.objects.filter(project_id=task.project_id).first()
+    client = PlaneClient.from_settings()
+    if project is None or client is None:
+        return None
+    result = client.get_work_item(
+        project.workspace_slug, str(project.project_id), str(task.work_item_id)
+    )
+    if result.status == 404:
+        gone(project, task, None)
+        return True
+    if result.ok:
+        return False
+    return None
 
 
 def _record(sweep, project, kind, work_item_id, task, shown, to, reason) -> None:
+    record_repair(sweep.run, project, kind, work_item_id, task, shown, to, reason)
+    sweep.run.repair_count += 1
+
+
+def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> None:
     ReconcileRepair.objects.create(
-        run=sweep.run,
+        run=run,
         work_item_id=work_item_id,
         project_id=project.project_id,
         task=task,
@@ -416,13 +447,12 @@ def _record(sweep, project, kind, work_item_id, task, shown, to, reason) -> None
         to=to,
         reason=reason,
     )
-    sweep.run.repair_count += 1
     log_event(
         logger,
         logging.INFO,
         {
             "event": "reconcile_repair",
-            "run": sweep.run.pk,
+            "run": run.pk if run else None,
             "work_item": work_item_id,
             "project": str(project.project_id),
             "kind": kind,

@@ -231,6 +231,30 @@ def test_a_404_on_patch_marks_the_row_gone_instead_of_retrying(plane, synced, ca
     assert plane.requests == []
 
 
+def test_a_404_on_patch_confirmed_by_one_get_cancels_the_task_at_once(plane, synced, admin_client):
+    task = synced(stage="analysis")
+    item = str(task.work_item_id)
+    plane.delete_work_item(item)
+    engine.advance_stage(task, "development", caller="ci")
+    plane.reset_log()
+
+    sync_board(max_seconds=10)
+
+    task.refresh_from_db()
+    assert task.stage == "cancelled"  # not an hour later, at the full sweep
+    assert [(r.method, r.status) for r in plane.requests] == [("PATCH", 404), ("GET", 404)]
+    repair = ReconcileRepair.objects.get()
+    assert (repair.run, repair.kind, repair.to) == (None, "gone", "cancelled")
+    assert StageChange.objects.filter(task=task).last().reason == (
+        "work item deleted or archived in Plane"
+    )
+    answer = admin_client.get(f"/api/tasks/{item}/board/")
+    assert answer.status_code == 200 and answer.json()["gone_at"]
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="other-repairs"' in page and "work item deleted or archived" in page
+    assert kinds(reconcile(full=True)) == []  # the full sweep finds it handled already
+
+
 def test_an_item_that_comes_back_is_sent_to_again(plane, synced):
     task = synced(stage="development")
     item = str(task.work_item_id)
