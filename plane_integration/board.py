@@ -127,10 +127,22 @@ def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
     )
 
 
-def record_seen(task: Task, state_id: str, key: str) -> None:
+def record_seen(task: Task, state_id: str, key: str, updated_at=None) -> bool:
     """Plane reported the work item in `state_id`, which shows `key` ("" when it shows no
-    key of ours): what the board shows now, from a webhook or a reconciler sweep."""
-    BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key=key)
+    key of ours): what the board shows now, from a webhook or a reconciler sweep.
+
+    `updated_at` is Plane's time of that state: a report older than the one recorded (a
+    late delivery) changes nothing. Returns whether it was recorded.
+    """
+    rows = BoardStatus.objects.filter(task=task)
+    if updated_at is None:
+        return bool(rows.update(shown_state_id=state_id, shown_key=key))
+    newer = Q(shown_updated_at__isnull=True) | Q(shown_updated_at__lte=updated_at)
+    return bool(
+        rows.filter(newer).update(
+            shown_state_id=state_id, shown_key=key, shown_updated_at=updated_at
+        )
+    )
 
 
 def mark_drifted(board: BoardStatus, state_id: str, key: str) -> bool:

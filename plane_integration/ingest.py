@@ -195,7 +195,8 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     seen = uuid_or_none(delivery.new_state_id)
     if task and delivery.is_state_change and seen:
         prefer = getattr(getattr(task, "board", None), "desired_key", "")
-        board.record_seen(task, seen, statuses.key_showing(seen, resolved, prefer))
+        key = statuses.key_showing(seen, resolved, prefer)
+        board.record_seen(task, seen, key, delivery.updated_at)
 
     control, why = human_control(
         delivery,

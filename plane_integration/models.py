@@ -89,6 +89,11 @@ class BoardStatus(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     shown_state_id = models.UUIDField(null=True, blank=True)
     shown_key = models.CharField(max_length=20, blank=True)
+    shown_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Plane's updated_at of the state last seen: an older report changes nothing",
+    )
     last_outcome = models.CharField(max_length=20, blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row")

@@ -341,11 +341,15 @@ def _record_shown(tasks: dict, listed: dict, resolved: dict, read_at: datetime) 
             continue
         if row.synced_at is not None and row.synced_at >= read_at:
             continue  # the sync sent after the page was read: the page is older than it
+        when = _when(listed[work_item_id])
+        if when and row.shown_updated_at and when < row.shown_updated_at:
+            continue  # a webhook already told of a newer state
         row.shown_state_id = state_id
         row.shown_key = statuses.key_showing(state_id, resolved, row.desired_key)
+        row.shown_updated_at = when or row.shown_updated_at
         seen.append(row)
     if seen:
-        BoardStatus.objects.bulk_update(seen, ["shown_state_id", "shown_key"])
+        BoardStatus.objects.bulk_update(seen, ["shown_state_id", "shown_key", "shown_updated_at"])
 
 
 def _pending(row: BoardStatus | None, read_at: datetime) -> bool:

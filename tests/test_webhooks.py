@@ -498,6 +498,29 @@ def test_any_other_move_is_drift_but_tells_the_board_what_plane_shows(hook, make
     assert str(BoardStatus.objects.get(task=task).shown_state_id) == ids["Deploying"]
 
 
+def test_a_late_delivery_does_not_rewrite_what_the_board_was_last_seen_showing(
+    hook, make_task, admin_client
+):
+    project, ids = pipeline_project()
+    task = make_task(stage="code_review", project_id=project.project_id)
+    BoardStatus.objects.create(task=task, desired_key="code_review", desired_at=task.created_at)
+    item = str(task.work_item_id)
+    newer = issue_update(project, ids["Code Review"], item=item)
+    newer["data"]["updated_at"] = "2026-12-04T10:00:05.000000Z"
+    older = issue_update(project, ids["Deploying"], item=item)
+    older["data"]["updated_at"] = "2026-12-04T10:00:01.000000Z"
+    send(hook, newer)
+    run_queued_tasks()
+    send(hook, older)  # Plane's retry of an earlier move, arriving last
+    run_queued_tasks()
+
+    row = BoardStatus.objects.get(task=task)
+    assert str(row.shown_state_id) == ids["Code Review"]
+    assert row.shown_updated_at.isoformat() == "2026-12-04T10:00:05+00:00"
+    board = admin_client.get(f"/api/tasks/{item}/board/").json()
+    assert board["shown"] == "code_review"
+
+
 def test_a_delivery_for_an_unknown_project_is_ignored_with_why(hook):
     project, ids = pipeline_project()
     payload = issue_update(project, ids["To Analyse"])
