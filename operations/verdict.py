@@ -204,6 +204,22 @@ def problems(now=None) -> list[Problem]:
             )
         )
 
+    left = BoardStatus.objects.filter(drift_left_at__isnull=False, gone_at__isnull=True)
+    n = left.count()
+    if n:
+        first = left.select_related("task").order_by("-drift_left_at", "-id").first()
+        name = first.task.identifier or first.task.label
+        more = f" (and {_plural(n - 1, 'other item', 'other items')})" if n > 1 else ""
+        found.append(
+            Problem(
+                AMBER,
+                "person_drift",
+                f"A person keeps moving {name}{more} away from what Stageboard shows: it "
+                "stopped putting it back. Talk to them, or move the item back in Plane.",
+                _admin("plane_integration_boardstatus_changelist") + "?drift_left_at__isnull=False",
+            )
+        )
+
     return sorted(found, key=lambda p: ORDER.index(p.key))
 
 

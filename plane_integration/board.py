@@ -86,6 +86,7 @@ def record_desired(task: Task) -> BoardStatus:
         # A work item that has gone (deleted or archived) is sent nothing more.
         board.next_attempt_at = now if board.gone_at is None else None
         board.attempts = 0
+        board.drift_left_at = None  # a new truth: worth showing, whoever moved the old one
         # Only the desire: what Plane shows and who holds the row are the sync's to write.
         board.save(
             update_fields=[
@@ -94,6 +95,7 @@ def record_desired(task: Task) -> BoardStatus:
                 "desired_at",
                 "next_attempt_at",
                 "attempts",
+                "drift_left_at",
             ]
         )
         if board.gone_at is None:
@@ -154,6 +156,7 @@ def mark_drifted(board: BoardStatus, state_id: str, key: str) -> bool:
     """
     updated = BoardStatus.objects.filter(
         pk=board.pk,
+        drift_left_at__isnull=True,  # left to the operator: not fought over
         next_attempt_at__isnull=True,
         desired_version=board.desired_version,
         synced_version=board.synced_version,

@@ -107,6 +107,12 @@ class BoardStatus(models.Model):
         blank=True,
         help_text="Plane answered 404 for the item (deleted or archived): nothing is sent",
     )
+    drift_left_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A person kept moving the item away from the truth: Stageboard stopped "
+        "putting it back and left it to the operator (cleared when the truth changes)",
+    )
 
     class Meta:
         verbose_name_plural = "board statuses"
