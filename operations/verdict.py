@@ -139,6 +139,21 @@ def problems(now=None) -> list[Problem]:
             )
         )
 
+    refused_projects = PlaneProject.objects.exclude(refused="")
+    n = refused_projects.count()
+    if n:
+        first = refused_projects.order_by("pk").first()
+        found.append(
+            Problem(
+                RED,
+                "project_refused",
+                f"{_plural(n, 'project is', 'projects are')} refused by Plane ({first}: "
+                f"{first.refused}): its work items are not swept. Check the bot's membership, "
+                "or remove the project.",
+                _admin("plane_integration_planeproject_change", first.pk),
+            )
+        )
+
     day = now - timedelta(hours=24)
     missed = ReconcileRepair.objects.filter(at__gte=day, kind__in=MISSED_WEBHOOK_KINDS).count()
     if missed:

@@ -38,6 +38,11 @@ class PlaneProject(models.Model):
     # When a delivery naming an unknown state last claimed a read of the states: such reads
     # are limited to one per PLANE_STATES_REFRESH_SECONDS (a negative cache).
     states_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refused = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why Plane refused the project's work items at the last sweep (empty: not)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

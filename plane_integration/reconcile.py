@@ -55,6 +55,7 @@ ORDER_BY = "-updated_at"
 GONE_REASON = "work item deleted or archived in Plane"
 GONE_BATCH = 50
 LEASE_LOST = "another run took over the project's lease"
+REFUSED = (403, 404)  # Plane's answer to a project the key may not read, or that is gone
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Sweep:
     stopped: str = ""  # why the run yielded early
     notes: list[str] = field(default_factory=list)
     lease: ProjectSweep | None = None  # of the project being swept
+    refused: set[int] = field(default_factory=set)  # projects Plane refused (403, 404)
 
     @property
     def calls(self) -> int:
@@ -96,6 +98,13 @@ class Sweep:
             self.stopped = "ran out of time"
         elif result.rate_limited:
             self.stopped = f"Plane's rate budget is spent ({result.error})"
+        elif result.status in REFUSED:
+            # This project only (not a member, or gone): said on the dashboard, and the
+            # other projects' sweeps are not incomplete for it.
+            self.refused.add(project.pk)
+            why = f"Plane refused it ({result.error})"
+            PlaneProject.objects.filter(pk=project.pk).update(refused=why)
+            self.notes.append(f"{project.project_id}: {why}")
         else:
             self.notes.append(f"{project.project_id}: {result.error}")
 
@@ -130,7 +139,8 @@ def reconcile(
                 continue
             swept_from, sweep.lease = timezone.now(), lease
             try:
-                complete &= _sweep_project(sweep, project, lease, full)
+                swept = _sweep_project(sweep, project, lease, full)
+                complete &= swept or project.pk in sweep.refused
             finally:
                 _swept(sweep, project, swept_from)  # before the release: no other run has it
                 _release(lease)
@@ -220,6 +230,9 @@ def _read_page(
     if not result.ok:
         sweep.failed(project, result)
         return None
+    if project.refused:
+        PlaneProject.objects.filter(pk=project.pk).update(refused="")
+        project.refused = ""
     if not sweep.holds_lease():
         return None
     items = [item for item in result.data.get("results") or [] if isinstance(item, dict)]

@@ -563,3 +563,23 @@ def test_a_sweep_that_starts_tasks_tells_people_the_webhook_may_be_off(plane, pl
     assert webhooks_missed() == 0  # told once per run
     note = Notification.objects.get(kind="reconciler_missed")
     assert "webhook may be off" in note.subject and item in note.body
+
+
+def test_a_project_plane_refuses_is_shown_and_leaves_the_others_complete(
+    plane, plane_project, monkeypatch
+):
+    from operations import verdict
+
+    refused = PlaneProject.objects.create(
+        project_id=uuid.uuid4(), workspace_slug="acme", repo="gone"
+    )
+    item = plane.add_work_item("acme", str(plane_project.project_id), "x", state="To Analyse")
+
+    run = reconcile(full=False)
+
+    assert run.complete and Task.objects.filter(work_item_id=item).exists()
+    refused.refresh_from_db()
+    assert "Plane refused it" in refused.refused and "404" in refused.refused
+    monkeypatch.setattr(verdict, "check_cluster", lambda: {"ok": True})
+    problem = next(p for p in verdict.problems() if p.key == "project_refused")
+    assert problem.severity == "red" and str(refused.project_id) in problem.text
