@@ -264,6 +264,21 @@ class ReconcileRun(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} sweep at {self.started_at:%Y-%m-%d %H:%M:%S}"
 
+    @property
+    def why_incomplete(self) -> str:
+        """Why the run stopped short, in a few words ("" when complete): the rate budget
+        spent, Plane refusing, or Plane down (or another reason, from the note)."""
+        if self.complete:
+            return ""
+        note = self.note.lower()
+        if "budget" in note:
+            return "budget spent"
+        if "refused" in note or "answered 401" in note or "answered 403" in note:
+            return "Plane refused"
+        if "another run" in note or "ran out of time" in note:
+            return self.note
+        return "Plane down" if note else "unknown"
+
     def as_record(self) -> dict:
         """The run as `manage.py reconcile --json` prints it (a contract: keep the keys)."""
         return {

@@ -146,7 +146,27 @@ def reconcile(
                 _release(lease)
             run.projects += 1
     run.plane_calls = sweep.calls
+    if "budget" in sweep.stopped:
+        _resume_when_budget_allows(full)
     return _finish(run, complete and not sweep.stopped, "; ".join([sweep.stopped, *sweep.notes]))
+
+
+def _resume_when_budget_allows(full: bool) -> None:
+    """Stopped by the rate budget: run again once its window has passed, not at the next
+    tick (one such resume waits at a time)."""
+    from django_q.models import Schedule
+
+    name = f"reconcile resume ({'full' if full else 'incremental'})"
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": "plane_integration.reconcile.scheduled_sweep",
+            "kwargs": {"full": full},
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(seconds=settings.PLANE_RATE_WINDOW_SECONDS),
+        },
+    )
 
 
 def scheduled_sweep(full: bool = False) -> dict:

@@ -583,3 +583,24 @@ def test_a_project_plane_refuses_is_shown_and_leaves_the_others_complete(
     monkeypatch.setattr(verdict, "check_cluster", lambda: {"ok": True})
     problem = next(p for p in verdict.problems() if p.key == "project_refused")
     assert problem.severity == "red" and str(refused.project_id) in problem.text
+
+
+def test_a_sweep_stopped_by_the_budget_says_why_and_resumes_when_the_budget_allows(
+    plane, plane_project, settings, admin_client
+):
+    from django_q.models import Schedule
+
+    settings.PLANE_RATE_LIMIT_PER_MINUTE = 4
+    for n in range(450):
+        plane.add_work_item("acme", str(plane_project.project_id), f"{n}", state="Todo")
+
+    run = reconcile(full=True)
+
+    assert not run.complete and run.why_incomplete == "budget spent"
+    resume = Schedule.objects.get(name="reconcile resume (full)")
+    assert resume.func == "plane_integration.reconcile.scheduled_sweep"
+    assert resume.next_run <= timezone.now() + timedelta(
+        seconds=settings.PLANE_RATE_WINDOW_SECONDS + 1
+    )
+    page = admin_client.get("/admin/").content.decode()
+    assert "incomplete: budget spent" in page
