@@ -197,6 +197,21 @@ def prepare(demo: bool) -> None:
         manage("ensure_demo_admin")
     else:
         print("a real Plane is configured: no demo account is created", flush=True)
+        # The demo's account or project left in the database of a real install: refuse.
+        left = demo_leftovers()
+        if left:
+            sys.exit(
+                f"{left}\nA real Plane is configured: remove them first with\n"
+                f"    {PYTHON} manage.py remove_demo"
+            )
+
+
+def demo_leftovers() -> str:
+    """What the demo left in the database ("" when nothing), as remove_demo --check says."""
+    check = subprocess.run(
+        [PYTHON, "manage.py", "remove_demo", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    return (check.stderr or check.stdout).strip() if check.returncode else ""
 
 
 def up() -> int:
@@ -325,7 +340,14 @@ def test(pytest_args: list[str]) -> int:
 
 
 def token() -> int:
-    """The demo account's token as a line to paste into a shell."""
+    """The demo account's token as a line to paste into a shell (the demo only)."""
+    if plane_configured():
+        sys.stderr.write(
+            "dev.py token makes the demo account, and a real Plane is configured: no account "
+            "is created. Make a scoped API token instead:\n"
+            f"    {PYTHON} manage.py pipeline_token NAME\n"
+        )
+        return 1
     ensure_environment("")
     done = subprocess.run(
         [PYTHON, "manage.py", "ensure_demo_admin"], cwd=ROOT, capture_output=True, text=True

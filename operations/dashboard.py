@@ -73,6 +73,9 @@ class Dashboard:
     failing_count: int = 0
     last_run: ReconcileRun | None = None
     last_repairs: list[ReconcileRepair] = field(default_factory=list)
+    # Repairs made outside a sweep in 24 h (a deletion the board sync confirmed, drift a
+    # webhook showed): no run lists them.
+    other_repairs: list[ReconcileRepair] = field(default_factory=list)
     missed_webhooks: int = 0
     budget: dict | None = None
     cluster: dict = field(default_factory=dict)
@@ -176,6 +179,11 @@ def gather(now=None) -> Dashboard:
     d.last_run = ReconcileRun.objects.first()
     if d.last_run:
         d.last_repairs = list(d.last_run.repairs.select_related("task")[:LIMIT])
+    d.other_repairs = list(
+        ReconcileRepair.objects.filter(run__isnull=True, at__gte=day)
+        .select_related("task")
+        .order_by("-at", "-id")[:LIMIT]
+    )
     d.missed_webhooks = ReconcileRepair.objects.filter(
         at__gte=day, kind__in=MISSED_WEBHOOK_KINDS
     ).count()

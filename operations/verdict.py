@@ -139,6 +139,21 @@ def problems(now=None) -> list[Problem]:
             )
         )
 
+    refused_projects = PlaneProject.objects.exclude(refused="")
+    n = refused_projects.count()
+    if n:
+        first = refused_projects.order_by("pk").first()
+        found.append(
+            Problem(
+                RED,
+                "project_refused",
+                f"{_plural(n, 'project is', 'projects are')} refused by Plane ({first}: "
+                f"{first.refused}): its work items are not swept. Check the bot's membership, "
+                "or remove the project.",
+                _admin("plane_integration_planeproject_change", first.pk),
+            )
+        )
+
     day = now - timedelta(hours=24)
     missed = ReconcileRepair.objects.filter(at__gte=day, kind__in=MISSED_WEBHOOK_KINDS).count()
     if missed:
@@ -201,6 +216,22 @@ def problems(now=None) -> list[Problem]:
                 f"{_plural(n, 'Git host event was', 'Git host events were')} refused this week "
                 "(a deploy without its approval?).",
                 _admin("git_hosts_gitevent_changelist") + "?outcome__exact=refused",
+            )
+        )
+
+    left = BoardStatus.objects.filter(drift_left_at__isnull=False, gone_at__isnull=True)
+    n = left.count()
+    if n:
+        first = left.select_related("task").order_by("-drift_left_at", "-id").first()
+        name = first.task.identifier or first.task.label
+        more = f" (and {_plural(n - 1, 'other item', 'other items')})" if n > 1 else ""
+        found.append(
+            Problem(
+                AMBER,
+                "person_drift",
+                f"A person keeps moving {name}{more} away from what Stageboard shows: it "
+                "stopped putting it back. Talk to them, or move the item back in Plane.",
+                _admin("plane_integration_boardstatus_changelist") + "?drift_left_at__isnull=False",
             )
         )
 

@@ -86,6 +86,7 @@ def record_desired(task: Task) -> BoardStatus:
         # A work item that has gone (deleted or archived) is sent nothing more.
         board.next_attempt_at = now if board.gone_at is None else None
         board.attempts = 0
+        board.drift_left_at = None  # a new truth: worth showing, whoever moved the old one
         # Only the desire: what Plane shows and who holds the row are the sync's to write.
         board.save(
             update_fields=[
@@ -94,6 +95,7 @@ def record_desired(task: Task) -> BoardStatus:
                 "desired_at",
                 "next_attempt_at",
                 "attempts",
+                "drift_left_at",
             ]
         )
         if board.gone_at is None:
@@ -127,10 +129,22 @@ def record_shown(task: Task, state_id: str | uuid.UUID, key: str) -> None:
     )
 
 
-def record_seen(task: Task, state_id: str, key: str) -> None:
+def record_seen(task: Task, state_id: str, key: str, updated_at=None) -> bool:
     """Plane reported the work item in `state_id`, which shows `key` ("" when it shows no
-    key of ours): what the board shows now, from a webhook or a reconciler sweep."""
-    BoardStatus.objects.filter(task=task).update(shown_state_id=state_id, shown_key=key)
+    key of ours): what the board shows now, from a webhook or a reconciler sweep.
+
+    `updated_at` is Plane's time of that state: a report older than the one recorded (a
+    late delivery) changes nothing. Returns whether it was recorded.
+    """
+    rows = BoardStatus.objects.filter(task=task)
+    if updated_at is None:
+        return bool(rows.update(shown_state_id=state_id, shown_key=key))
+    newer = Q(shown_updated_at__isnull=True) | Q(shown_updated_at__lte=updated_at)
+    return bool(
+        rows.filter(newer).update(
+            shown_state_id=state_id, shown_key=key, shown_updated_at=updated_at
+        )
+    )
 
 
 def mark_drifted(board: BoardStatus, state_id: str, key: str) -> bool:
@@ -142,6 +156,7 @@ def mark_drifted(board: BoardStatus, state_id: str, key: str) -> bool:
     """
     updated = BoardStatus.objects.filter(
         pk=board.pk,
+        drift_left_at__isnull=True,  # left to the operator: not fought over
         next_attempt_at__isnull=True,
         desired_version=board.desired_version,
         synced_version=board.synced_version,

@@ -13,16 +13,20 @@ from pipeline import inbox
 from pipeline.models import StageChange, Task
 from pipeline.text import clean_text
 from pipeline.work_items import Unreadable
-from plane_integration import board, control_actions, statuses
+from plane_integration import board, control_actions, reconcile, reconcile_rules, statuses
 from plane_integration.client import PlaneClient
 from plane_integration.controls import Control, human_control
-from plane_integration.models import PlaneProject, WebhookDelivery
+from plane_integration.models import BoardStatus, PlaneProject, ReconcileRepair, WebhookDelivery
 from plane_integration.states import cached_states, claim_states_read, refresh_states
 from plane_integration.webhook_payloads import Delivery, parse
 
 logger = logging.getLogger(__name__)
 
 State = WebhookDelivery.State
+# A person who moves one item away from the truth more often than this within the window
+# is not fought: the item is left to the operator (`reassert`).
+DRIFT_LIMIT = 3
+DRIFT_WINDOW = timedelta(hours=1)
 CALLER_MAX_CHARS = StageChange._meta.get_field("caller").max_length
 
 
@@ -193,9 +197,11 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     states = cached_states(project)
     resolved = statuses.resolution_map(states, project.status_names)
     seen = uuid_or_none(delivery.new_state_id)
+    recorded = False
     if task and delivery.is_state_change and seen:
         prefer = getattr(getattr(task, "board", None), "desired_key", "")
-        board.record_seen(task, seen, statuses.key_showing(seen, resolved, prefer))
+        key = statuses.key_showing(seen, resolved, prefer)
+        recorded = board.record_seen(task, seen, key, delivery.updated_at)
 
     control, why = human_control(
         delivery,
@@ -217,7 +223,49 @@ def apply(delivery: Delivery) -> tuple[str, str]:
     if control is Control.CANCEL:
         kind, what = control_actions.cancel(task, caller=caller, why=why)
         return (State.PROCESSED if kind else State.IGNORED), what
+    if task and delivery.is_state_change and seen and recorded:
+        what = reassert(project, task, seen, resolved, states)
+        if what:
+            return State.PROCESSED, f"{why}; {what}"
     return State.IGNORED, why
+
+
+def reassert(project, task, seen: str, resolved: dict, states) -> str | None:
+    """A person moved the item to a status that is no control and not the desired one:
+    make the row due at once, so the ordinary sync (budgeted, coalesced, guarded) puts the
+    truth back, and record the repair. After DRIFT_LIMIT such moves of one item within
+    DRIFT_WINDOW, stop fighting: the row is left to the operator (`drift_left_at`, shown
+    on the dashboard) until the truth changes. Returns what was done, or None."""
+    row = BoardStatus.objects.filter(task=task).first()
+    if row is None or row.gone_at or row.drift_left_at or row.pending:
+        return None
+    desired = resolved.get(row.desired_key)
+    if desired is None or desired == seen:
+        return None
+    name = next((s.name for s in states if s.id == seen), seen)
+    since = timezone.now() - DRIFT_WINDOW
+    moves = ReconcileRepair.objects.filter(
+        work_item_id=task.work_item_id, kind=ReconcileRepair.Kind.REASSERTED, at__gte=since
+    ).count()
+    if moves >= DRIFT_LIMIT:
+        BoardStatus.objects.filter(pk=row.pk, drift_left_at__isnull=True).update(
+            drift_left_at=timezone.now()
+        )
+        logger.warning(
+            "a person keeps moving %s (to %s): left to the operator",
+            task.label,
+            name,
+            extra={"event": "person_drift", "work_item": str(task.work_item_id)},
+        )
+        return f"moved away {moves + 1} times within an hour: left to the operator"
+    if not board.mark_drifted(row, seen, statuses.key_showing(seen, resolved)):
+        return None
+    what = f"shows {name}, the truth shows {row.desired_key}: the sync puts it back"
+    reconcile.record_repair(
+        None, project, reconcile_rules.REASSERTED, str(task.work_item_id), task, name,
+        row.desired_key, what,
+    )  # fmt: skip
+    return what
 
 
 def learn_states(delivery: Delivery) -> None:

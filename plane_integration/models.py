@@ -38,6 +38,11 @@ class PlaneProject(models.Model):
     # When a delivery naming an unknown state last claimed a read of the states: such reads
     # are limited to one per PLANE_STATES_REFRESH_SECONDS (a negative cache).
     states_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refused = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why Plane refused the project's work items at the last sweep (empty: not)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,6 +94,11 @@ class BoardStatus(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     shown_state_id = models.UUIDField(null=True, blank=True)
     shown_key = models.CharField(max_length=20, blank=True)
+    shown_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Plane's updated_at of the state last seen: an older report changes nothing",
+    )
     last_outcome = models.CharField(max_length=20, blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row")
@@ -101,6 +111,12 @@ class BoardStatus(models.Model):
         null=True,
         blank=True,
         help_text="Plane answered 404 for the item (deleted or archived): nothing is sent",
+    )
+    drift_left_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A person kept moving the item away from the truth: Stageboard stopped "
+        "putting it back and left it to the operator (cleared when the truth changes)",
     )
 
     class Meta:
@@ -248,6 +264,21 @@ class ReconcileRun(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} sweep at {self.started_at:%Y-%m-%d %H:%M:%S}"
 
+    @property
+    def why_incomplete(self) -> str:
+        """Why the run stopped short, in a few words ("" when complete): the rate budget
+        spent, Plane refusing, or Plane down (or another reason, from the note)."""
+        if self.complete:
+            return ""
+        note = self.note.lower()
+        if "budget" in note:
+            return "budget spent"
+        if "refused" in note or "answered 401" in note or "answered 403" in note:
+            return "Plane refused"
+        if "another run" in note or "ran out of time" in note:
+            return self.note
+        return "Plane down" if note else "unknown"
+
     def as_record(self) -> dict:
         """The run as `manage.py reconcile --json` prints it (a contract: keep the keys)."""
         return {
@@ -273,7 +304,10 @@ class ReconcileRepair(models.Model):
         REASSERTED = "reasserted"
         GONE = "gone"
 
-    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="repairs")
+    # None: made outside a sweep (the board sync confirmed a deletion, a webhook showed drift).
+    run = models.ForeignKey(
+        ReconcileRun, null=True, blank=True, on_delete=models.CASCADE, related_name="repairs"
+    )
     at = models.DateTimeField(auto_now_add=True)
     work_item_id = models.UUIDField(db_index=True)
     project_id = models.UUIDField()

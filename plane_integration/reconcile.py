@@ -55,6 +55,7 @@ ORDER_BY = "-updated_at"
 GONE_REASON = "work item deleted or archived in Plane"
 GONE_BATCH = 50
 LEASE_LOST = "another run took over the project's lease"
+REFUSED = (403, 404)  # Plane's answer to a project the key may not read, or that is gone
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Sweep:
     stopped: str = ""  # why the run yielded early
     notes: list[str] = field(default_factory=list)
     lease: ProjectSweep | None = None  # of the project being swept
+    refused: set[int] = field(default_factory=set)  # projects Plane refused (403, 404)
 
     @property
     def calls(self) -> int:
@@ -96,6 +98,13 @@ class Sweep:
             self.stopped = "ran out of time"
         elif result.rate_limited:
             self.stopped = f"Plane's rate budget is spent ({result.error})"
+        elif result.status in REFUSED:
+            # This project only (not a member, or gone): said on the dashboard, and the
+            # other projects' sweeps are not incomplete for it.
+            self.refused.add(project.pk)
+            why = f"Plane refused it ({result.error})"
+            PlaneProject.objects.filter(pk=project.pk).update(refused=why)
+            self.notes.append(f"{project.project_id}: {why}")
         else:
             self.notes.append(f"{project.project_id}: {result.error}")
 
@@ -130,13 +139,34 @@ def reconcile(
                 continue
             swept_from, sweep.lease = timezone.now(), lease
             try:
-                complete &= _sweep_project(sweep, project, lease, full)
+                swept = _sweep_project(sweep, project, lease, full)
+                complete &= swept or project.pk in sweep.refused
             finally:
                 _swept(sweep, project, swept_from)  # before the release: no other run has it
                 _release(lease)
             run.projects += 1
     run.plane_calls = sweep.calls
+    if "budget" in sweep.stopped:
+        _resume_when_budget_allows(full)
     return _finish(run, complete and not sweep.stopped, "; ".join([sweep.stopped, *sweep.notes]))
+
+
+def _resume_when_budget_allows(full: bool) -> None:
+    """Stopped by the rate budget: run again once its window has passed, not at the next
+    tick (one such resume waits at a time)."""
+    from django_q.models import Schedule
+
+    name = f"reconcile resume ({'full' if full else 'incremental'})"
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": "plane_integration.reconcile.scheduled_sweep",
+            "kwargs": {"full": full},
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(seconds=settings.PLANE_RATE_WINDOW_SECONDS),
+        },
+    )
 
 
 def scheduled_sweep(full: bool = False) -> dict:
@@ -220,6 +250,9 @@ def _read_page(
     if not result.ok:
         sweep.failed(project, result)
         return None
+    if project.refused:
+        PlaneProject.objects.filter(pk=project.pk).update(refused="")
+        project.refused = ""
     if not sweep.holds_lease():
         return None
     items = [item for item in result.data.get("results") or [] if isinstance(item, dict)]
@@ -341,11 +374,15 @@ def _record_shown(tasks: dict, listed: dict, resolved: dict, read_at: datetime) 
             continue
         if row.synced_at is not None and row.synced_at >= read_at:
             continue  # the sync sent after the page was read: the page is older than it
+        when = _when(listed[work_item_id])
+        if when and row.shown_updated_at and when < row.shown_updated_at:
+            continue  # a webhook already told of a newer state
         row.shown_state_id = state_id
         row.shown_key = statuses.key_showing(state_id, resolved, row.desired_key)
+        row.shown_updated_at = when or row.shown_updated_at
         seen.append(row)
     if seen:
-        BoardStatus.objects.bulk_update(seen, ["shown_state_id", "shown_key"])
+        BoardStatus.objects.bulk_update(seen, ["shown_state_id", "shown_key", "shown_updated_at"])
 
 
 def _pending(row: BoardStatus | None, read_at: datetime) -> bool:
@@ -395,19 +432,50 @@ def _repair(sweep, project, kind, work_item_id, item, task, row, shown_name, res
 
 def _gone(sweep: Sweep, project: PlaneProject, task: Task) -> None:
     """Plane answers 404: stop sending to the item; cancel its task unless finished."""
+    sweep.run.repair_count += gone(project, task, sweep.run)
+
+
+def gone(project: PlaneProject, task: Task, run: ReconcileRun | None) -> int:
+    """The one way a deletion is handled, by a full sweep (`run`) or by the board sync (None):
+    the row marked gone, an unfinished task cancelled, the repair recorded. Returns 1."""
     with transaction.atomic():
         boards.mark_gone(task)
         done, what = control_actions.cancel(task, caller=CALLER, why=GONE_REASON)
         if not done:
             what = f"{GONE_REASON}: the {task.stage} task is left as it is"
-        _record(
-            sweep, project, reconcile_rules.GONE, str(task.work_item_id), task, "", task.stage, what
+        record_repair(
+            run, project, reconcile_rules.GONE, str(task.work_item_id), task, "", task.stage, what
         )
+    return 1
+
+
+def confirm_gone(task: Task) -> bool | None:
+    """The sync's PATCH was answered 404: ask Plane once more (one GET, on the shared
+    budget). True: a 404 again, handled exactly as a full sweep handles a deletion (`gone`);
+    False: the item is there; None: Plane could not tell (the next full sweep asks)."""
+    project = PlaneProject.objects.filter(project_id=task.project_id).first()
+    client = PlaneClient.from_settings()
+    if project is None or client is None:
+        return None
+    result = client.get_work_item(
+        project.workspace_slug, str(project.project_id), str(task.work_item_id)
+    )
+    if result.status == 404:
+        gone(project, task, None)
+        return True
+    if result.ok:
+        return False
+    return None
 
 
 def _record(sweep, project, kind, work_item_id, task, shown, to, reason) -> None:
+    record_repair(sweep.run, project, kind, work_item_id, task, shown, to, reason)
+    sweep.run.repair_count += 1
+
+
+def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> None:
     ReconcileRepair.objects.create(
-        run=sweep.run,
+        run=run,
         work_item_id=work_item_id,
         project_id=project.project_id,
         task=task,
@@ -416,13 +484,12 @@ def _record(sweep, project, kind, work_item_id, task, shown, to, reason) -> None
         to=to,
         reason=reason,
     )
-    sweep.run.repair_count += 1
     log_event(
         logger,
         logging.INFO,
         {
             "event": "reconcile_repair",
-            "run": sweep.run.pk,
+            "run": run.pk if run else None,
             "work_item": work_item_id,
             "project": str(project.project_id),
             "kind": kind,

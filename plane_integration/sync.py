@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from plane_integration import reconcile
 from plane_integration.board import SYNC_QUEUED
 from plane_integration.client import time_limit
 from plane_integration.models import BoardStatus
@@ -124,9 +125,15 @@ def sync_one(
         if not finished:  # the truth moved on while we sent: stay due for the newer key
             mine.update(**release)
         return None
+    confirmed = None
     if outcome.item_gone:
-        # Retrying a deleted item would never end. A full reconciler sweep confirms it and
-        # cancels an unfinished task; an item that comes back is sent to again.
+        # One GET confirms it: then the deletion is handled at once, exactly as a full
+        # sweep handles it (the task cancelled, the repair recorded), not an hour later.
+        with time_limit(deadline):
+            confirmed = reconcile.confirm_gone(row.task)
+    if outcome.item_gone and confirmed is not False:
+        # Retrying a deleted item would never end. Unconfirmed (Plane could not tell), a
+        # full sweep confirms it later; an item that comes back is sent to again.
         mine.update(**release, gone_at=now, next_attempt_at=None, last_error=outcome.why)
         logger.warning(
             "board sync: work item %s answered 404 (deleted or archived): not sent again",

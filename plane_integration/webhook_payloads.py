@@ -9,7 +9,10 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
 
 from pipeline.text import clean_text, storable
 
@@ -58,6 +61,7 @@ class Delivery:
     actor_id: str | None
     actor_name: str
     sequence_id: int | None = None  # the work item's number in its project (DEMO-42's 42)
+    updated_at: datetime | None = None  # data.updated_at: when the item was in this state
 
     @property
     def is_work_item(self) -> bool:
@@ -147,6 +151,7 @@ def _parse_v1(payload: dict, body: bytes) -> Delivery:
         actor_id=_text(actor.get("id")),
         actor_name=_text(actor.get("display_name") or actor.get("id")) or "",
         sequence_id=_sequence(data.get("sequence_id")),
+        updated_at=_when(data.get("updated_at")),
     )
 
 
@@ -181,7 +186,19 @@ def _parse_v2(payload: dict) -> Delivery:
         actor_id=actor_id,
         actor_name=actor_id or "",
         sequence_id=_sequence(data.get("sequence_id")),
+        updated_at=_when(data.get("updated_at")),
     )
+
+
+def _when(value: Any) -> datetime | None:
+    """Plane's `updated_at` (ISO 8601, UTC when naive), or None when absent or unreadable."""
+    try:
+        when = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when
 
 
 def _sequence(value: Any) -> int | None:

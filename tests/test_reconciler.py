@@ -231,6 +231,30 @@ def test_a_404_on_patch_marks_the_row_gone_instead_of_retrying(plane, synced, ca
     assert plane.requests == []
 
 
+def test_a_404_on_patch_confirmed_by_one_get_cancels_the_task_at_once(plane, synced, admin_client):
+    task = synced(stage="analysis")
+    item = str(task.work_item_id)
+    plane.delete_work_item(item)
+    engine.advance_stage(task, "development", caller="ci")
+    plane.reset_log()
+
+    sync_board(max_seconds=10)
+
+    task.refresh_from_db()
+    assert task.stage == "cancelled"  # not an hour later, at the full sweep
+    assert [(r.method, r.status) for r in plane.requests] == [("PATCH", 404), ("GET", 404)]
+    repair = ReconcileRepair.objects.get()
+    assert (repair.run, repair.kind, repair.to) == (None, "gone", "cancelled")
+    assert StageChange.objects.filter(task=task).last().reason == (
+        "work item deleted or archived in Plane"
+    )
+    answer = admin_client.get(f"/api/tasks/{item}/board/")
+    assert answer.status_code == 200 and answer.json()["gone_at"]
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="other-repairs"' in page and "work item deleted or archived" in page
+    assert kinds(reconcile(full=True)) == []  # the full sweep finds it handled already
+
+
 def test_an_item_that_comes_back_is_sent_to_again(plane, synced):
     task = synced(stage="development")
     item = str(task.work_item_id)
@@ -539,3 +563,44 @@ def test_a_sweep_that_starts_tasks_tells_people_the_webhook_may_be_off(plane, pl
     assert webhooks_missed() == 0  # told once per run
     note = Notification.objects.get(kind="reconciler_missed")
     assert "webhook may be off" in note.subject and item in note.body
+
+
+def test_a_project_plane_refuses_is_shown_and_leaves_the_others_complete(
+    plane, plane_project, monkeypatch
+):
+    from operations import verdict
+
+    refused = PlaneProject.objects.create(
+        project_id=uuid.uuid4(), workspace_slug="acme", repo="gone"
+    )
+    item = plane.add_work_item("acme", str(plane_project.project_id), "x", state="To Analyse")
+
+    run = reconcile(full=False)
+
+    assert run.complete and Task.objects.filter(work_item_id=item).exists()
+    refused.refresh_from_db()
+    assert "Plane refused it" in refused.refused and "404" in refused.refused
+    monkeypatch.setattr(verdict, "check_cluster", lambda: {"ok": True})
+    problem = next(p for p in verdict.problems() if p.key == "project_refused")
+    assert problem.severity == "red" and str(refused.project_id) in problem.text
+
+
+def test_a_sweep_stopped_by_the_budget_says_why_and_resumes_when_the_budget_allows(
+    plane, plane_project, settings, admin_client
+):
+    from django_q.models import Schedule
+
+    settings.PLANE_RATE_LIMIT_PER_MINUTE = 4
+    for n in range(450):
+        plane.add_work_item("acme", str(plane_project.project_id), f"{n}", state="Todo")
+
+    run = reconcile(full=True)
+
+    assert not run.complete and run.why_incomplete == "budget spent"
+    resume = Schedule.objects.get(name="reconcile resume (full)")
+    assert resume.func == "plane_integration.reconcile.scheduled_sweep"
+    assert resume.next_run <= timezone.now() + timedelta(
+        seconds=settings.PLANE_RATE_WINDOW_SECONDS + 1
+    )
+    page = admin_client.get("/admin/").content.decode()
+    assert "incomplete: budget spent" in page

@@ -11,6 +11,7 @@ import requests
 from django.core.cache import cache
 from django.utils import timezone
 
+from pipeline import engine
 from pipeline.models import Task
 from plane_integration.drain import drain_deliveries
 from plane_integration.ingest import reprocess
@@ -496,6 +497,64 @@ def test_any_other_move_is_drift_but_tells_the_board_what_plane_shows(hook, make
     task.refresh_from_db()
     assert task.stage == "code_review"  # indication, not control
     assert str(BoardStatus.objects.get(task=task).shown_state_id) == ids["Deploying"]
+
+
+def test_a_late_delivery_does_not_rewrite_what_the_board_was_last_seen_showing(
+    hook, make_task, admin_client
+):
+    project, ids = pipeline_project()
+    task = make_task(stage="code_review", project_id=project.project_id)
+    BoardStatus.objects.create(task=task, desired_key="code_review", desired_at=task.created_at)
+    item = str(task.work_item_id)
+    newer = issue_update(project, ids["Code Review"], item=item)
+    newer["data"]["updated_at"] = "2026-12-04T10:00:05.000000Z"
+    older = issue_update(project, ids["Deploying"], item=item)
+    older["data"]["updated_at"] = "2026-12-04T10:00:01.000000Z"
+    send(hook, newer)
+    run_queued_tasks()
+    send(hook, older)  # Plane's retry of an earlier move, arriving last
+    run_queued_tasks()
+
+    row = BoardStatus.objects.get(task=task)
+    assert str(row.shown_state_id) == ids["Code Review"]
+    assert row.shown_updated_at.isoformat() == "2026-12-04T10:00:05+00:00"
+    board = admin_client.get(f"/api/tasks/{item}/board/").json()
+    assert board["shown"] == "code_review"
+
+
+def test_a_persons_drift_is_put_back_at_once_and_after_three_times_left_to_the_operator(
+    hook, make_task, admin_client, monkeypatch
+):
+    from operations import verdict
+    from plane_integration.models import ReconcileRepair
+
+    project, ids = pipeline_project()
+    task = make_task(stage="code_review", project_id=project.project_id, identifier="DEMO-7")
+    BoardStatus.objects.create(task=task, desired_key="code_review", desired_at=task.created_at)
+    item = str(task.work_item_id)
+    for n, state in enumerate(["Deploying", "Todo", "Deploying"], start=1):
+        send(hook, issue_update(project, ids[state], item=item))
+        run_queued_tasks()  # the delivery, then the sync it asked for
+        row = BoardStatus.objects.get(task=task)
+        assert row.next_attempt_at is None and row.drift_left_at is None  # sent (or tried)
+        assert ReconcileRepair.objects.filter(kind="reasserted").count() == n
+    assert "the sync puts it back" in WebhookDelivery.objects.first().reason
+
+    send(hook, issue_update(project, ids["Todo"], item=item))  # the fourth time in an hour
+    run_queued_tasks()
+
+    row = BoardStatus.objects.get(task=task)
+    assert row.drift_left_at is not None and row.next_attempt_at is None  # not fought
+    assert ReconcileRepair.objects.filter(kind="reasserted").count() == 3
+    monkeypatch.setattr(verdict, "check_cluster", lambda: {"ok": True})
+    problem = next(p for p in verdict.problems() if p.key == "person_drift")
+    assert problem.severity == "amber" and "a person keeps moving demo-7" in problem.text.lower()
+    page = admin_client.get("/admin/").content.decode()
+    assert 'data-problem="person_drift"' in page
+    assert admin_client.get(problem.url).status_code == 200
+
+    engine.advance_stage(task, "deploy", caller="ci")  # a new truth: worth showing again
+    assert BoardStatus.objects.get(task=task).drift_left_at is None
 
 
 def test_a_delivery_for_an_unknown_project_is_ignored_with_why(hook):

@@ -1,6 +1,9 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
+
+from pipeline import demo
 
 
 class Command(BaseCommand):
@@ -14,6 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="admin")
 
     def handle(self, *args, username, password, **options):
+        if not (demo.demo_mode() and settings.DEBUG):
+            raise CommandError(
+                "refused: the demo account is only for a local demo (no real Plane configured "
+                "and DJANGO_DEBUG on). Make a scoped API token instead: "
+                "manage.py pipeline_token NAME"
+            )
         users = get_user_model()
         user = users.objects.filter(username=username).first()
         if user is None:
