@@ -196,6 +196,14 @@ def alerting_figures(now) -> Iterable[Metric]:
             action=MonitorWindow.Action.ROLLBACK, action_state=MonitorWindow.ActionState.FAILED
         ).count(),
     )
+    yield GaugeMetricFamily(
+        "stageboard_repairs_stuck",
+        "Work items whose repair came back on every sweep in the last 24 h (reported stuck)",
+        value=ReconcileRepair.objects.filter(stuck=True, at__gte=now - timedelta(hours=24))
+        .values("work_item_id")
+        .distinct()
+        .count(),
+    )
     complete = (
         ReconcileRun.objects.filter(complete=True, finished_at__isnull=False)
         .order_by("-finished_at")

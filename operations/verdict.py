@@ -219,6 +219,21 @@ def problems(now=None) -> list[Problem]:
             )
         )
 
+    stuck = ReconcileRepair.objects.filter(stuck=True, at__gte=now - timedelta(hours=24))
+    n = stuck.values("work_item_id").distinct().count()
+    if n:
+        first = stuck.select_related("task").order_by("-id").first()
+        name = (first.task.identifier or first.task.label) if first.task else first.work_item_id
+        more = f" (and {_plural(n - 1, 'other item', 'other items')})" if n > 1 else ""
+        found.append(
+            Problem(
+                AMBER,
+                "repair_stuck",
+                f"Every sweep puts {name}{more} back and it does not hold: {first.reason}",
+                _admin("plane_integration_reconcilerun_changelist"),
+            )
+        )
+
     left = BoardStatus.objects.filter(drift_left_at__isnull=False, gone_at__isnull=True)
     n = left.count()
     if n:

@@ -316,6 +316,10 @@ class ReconcileRepair(models.Model):
     shown = models.CharField(max_length=255, blank=True, help_text="What the board showed")
     to = models.CharField(max_length=50, blank=True, help_text="What it is to show, or did")
     reason = models.TextField()
+    stuck = models.BooleanField(
+        default=False,
+        help_text="The same repair of the same item came back on every sweep: reported once",
+    )
 
     class Meta:
         ordering = ["id"]

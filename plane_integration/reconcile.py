@@ -469,11 +469,40 @@ def confirm_gone(task: Task) -> bool | None:
 
 
 def _record(sweep, project, kind, work_item_id, task, shown, to, reason) -> None:
-    record_repair(sweep.run, project, kind, work_item_id, task, shown, to, reason)
-    sweep.run.repair_count += 1
+    if record_repair(sweep.run, project, kind, work_item_id, task, shown, to, reason):
+        sweep.run.repair_count += 1
 
 
-def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> None:
+# A sweep's repair of an item that the last sweeps made too, this many times in a row, is
+# stuck: putting it back does not hold (a status Plane keeps refusing, a row that cannot be
+# sent). It is recorded once, marked stuck, and not again while it keeps coming back.
+STUCK_AFTER = 3
+STUCK_WINDOW = timedelta(hours=24)
+
+
+def stuck_before(run, kind, work_item_id, to) -> tuple[bool, bool]:
+    """(reported stuck already, stuck now) for a sweep's repair about to be recorded."""
+    if run is None or kind != reconcile_rules.REASSERTED:
+        return False, False
+    since = timezone.now() - STUCK_WINDOW
+    earlier = list(
+        ReconcileRepair.objects.filter(
+            work_item_id=work_item_id, kind=kind, run__isnull=False, at__gte=since
+        )
+        .order_by("-id")
+        .values_list("to", "stuck")[: STUCK_AFTER - 1]
+    )
+    if earlier and earlier[0] == (to, True):
+        return True, True
+    same = [row for row in earlier if row[0] == to]
+    return False, len(same) == STUCK_AFTER - 1
+
+
+def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> bool:
+    """Record a repair and log it; False when it is a stuck repair reported already."""
+    told, stuck = stuck_before(run, kind, str(work_item_id), to)
+    if told:
+        return False
     ReconcileRepair.objects.create(
         run=run,
         work_item_id=work_item_id,
@@ -483,10 +512,11 @@ def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> 
         shown=shown[:255],
         to=to,
         reason=reason,
+        stuck=stuck,
     )
     log_event(
         logger,
-        logging.INFO,
+        logging.WARNING if stuck else logging.INFO,
         {
             "event": "reconcile_repair",
             "run": run.pk if run else None,
@@ -496,8 +526,10 @@ def record_repair(run, project, kind, work_item_id, task, shown, to, reason) -> 
             "from": shown,
             "to": to,
             "reason": reason,
+            "stuck": stuck,
         },
     )
+    return True
 
 
 # --- bookkeeping -----------------------------------------------------------------------------

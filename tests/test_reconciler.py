@@ -604,3 +604,27 @@ def test_a_sweep_stopped_by_the_budget_says_why_and_resumes_when_the_budget_allo
     )
     page = admin_client.get("/admin/").content.decode()
     assert "incomplete: budget spent" in page
+
+
+def test_a_repair_that_comes_back_on_every_sweep_is_reported_once_as_stuck(
+    plane, synced, admin_client
+):
+    """Something keeps moving the item back (a Plane automation, say): every sweep puts it
+    back, and the third time it is recorded as stuck, then not again."""
+    from operations.verdict import problems
+
+    task = synced(stage="code_review")
+    recorded = []
+    for _ in range(5):
+        plane.set_state(str(task.work_item_id), "Deploying")
+        recorded.append(kinds(reconcile(full=False)))
+        sync_board(max_seconds=10)
+        assert shown(plane, task.work_item_id) == "Code Review"  # the repair itself still runs
+    reasserted = [("reasserted", "Deploying", "code_review")]
+    assert recorded == [reasserted, reasserted, reasserted, [], []]
+    repairs = ReconcileRepair.objects.filter(work_item_id=task.work_item_id)
+    assert [r.stuck for r in repairs] == [False, False, True]
+    [problem] = [p for p in problems() if p.key == "repair_stuck"]
+    assert task.title in problem.text or (task.identifier and task.identifier in problem.text)
+    metrics = admin_client.get("/metrics").content.decode()
+    assert "stageboard_repairs_stuck 1.0" in metrics
