@@ -224,3 +224,66 @@ def test_admin_pages_fit_a_1400_px_window(demo, browser):  # noqa: F811
             rows[0].click()
             measure(f"{page} (first row)")
     assert not too_wide, f"wider than the {inner} px window: {too_wide}"
+
+
+def test_the_dashboards_top_line_tells_the_worst_news_first(demo, browser):  # noqa: F811
+    """All good; then a rollback whose hook failed (red, with its banner); then a dead q
+    cluster (red, first). Each state is a screenshot with STAGEBOARD_SCREENSHOTS."""
+    import psutil
+    from selenium.webdriver.common.by import By
+
+    base = demo["base"]
+    browser.get(f"{base}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("admin")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    def verdict() -> tuple[str, str]:
+        browser.get(f"{base}/admin/")
+        line = browser.find_element(By.ID, "verdict")
+        return line.get_attribute("data-verdict"), line.text
+
+    wait_for(lambda: verdict()[0] == "green", 30, "the top line to say all good")
+    assert verdict()[1].startswith("All good")
+    screenshot(browser, "verdict-all-good.png")
+
+    # A deploy watched, judged DEGRADED, its rollback hook unreachable: as the monitor leaves it.
+    made = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", FAILED_ROLLBACK],
+        cwd=ROOT, env=demo["env"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    colour, text = verdict()
+    assert colour == "red" and "rollback" in text.lower(), text
+    screenshot(browser, "verdict-rollback-failed.png")
+
+    # The q cluster dies: the worst news, on top.
+    me = psutil.Process()
+    for child in me.children(recursive=True):
+        if "qcluster" in " ".join(child.cmdline()):
+            child.kill()
+
+    def cluster_first() -> bool:
+        colour, text = verdict()
+        lines = [line for line in text.splitlines() if line.strip()]
+        return colour == "red" and len(lines) > 1 and "q cluster" in lines[1]
+
+    wait_for(cluster_first, 60, "the dead q cluster at the top")
+    screenshot(browser, "verdict-no-cluster.png")
+
+
+FAILED_ROLLBACK = """
+from django.utils import timezone
+from monitoring.models import MonitorWindow
+from pipeline.models import Deployment, Task
+now = timezone.now()
+task = Task.objects.create(
+    work_item_id="0de00000-0000-4000-8000-0000000000f1", project_id="0de00000-0000-4000-8000-"
+    "000000000001", title="Broken release", repo="demo", stage="done", deploy_phase="succeeded")
+MonitorWindow.objects.create(
+    task=task, cycle=1, repo="demo", opened_at=now, closes_at=now, state="closed",
+    verdict="DEGRADED", action="rollback", action_state="failed",
+    action_result="the rollback URL could not be reached")
+Deployment.objects.create(
+    task=task, cycle=1, repo="demo", finished_at=now, outcome="rollback_failed")
+"""
