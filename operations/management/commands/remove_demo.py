@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline import demo
+from operations import demo
 from plane_integration.models import PlaneProject
 
 

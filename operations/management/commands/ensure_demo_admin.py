@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
-from pipeline import demo
+from operations import demo
 
 
 class Command(BaseCommand):
