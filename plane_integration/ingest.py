@@ -235,12 +235,22 @@ def reassert(project, task, seen: str, resolved: dict, states) -> str | None:
     make the row due at once, so the ordinary sync (budgeted, coalesced, guarded) puts the
     truth back, and record the repair. After DRIFT_LIMIT such moves of one item within
     DRIFT_WINDOW, stop fighting: the row is left to the operator (`drift_left_at`, shown
-    on the dashboard) until the truth changes. Returns what was done, or None."""
+    on the dashboard) until the truth changes or the item is moved back. Returns what was
+    done, or None."""
     row = BoardStatus.objects.filter(task=task).first()
-    if row is None or row.gone_at or row.drift_left_at or row.pending:
+    if row is None or row.gone_at or row.pending:
         return None
     desired = resolved.get(row.desired_key)
-    if desired is None or desired == seen:
+    if desired is None:
+        return None
+    if desired == seen:
+        # Moved back to what Stageboard shows (what the dashboard asks the operator to do):
+        # the item is guarded again.
+        cleared = BoardStatus.objects.filter(pk=row.pk, drift_left_at__isnull=False).update(
+            drift_left_at=None
+        )
+        return "moved back to what Stageboard shows: put back again when moved" if cleared else None
+    if row.drift_left_at:
         return None
     name = next((s.name for s in states if s.id == seen), seen)
     since = timezone.now() - DRIFT_WINDOW

@@ -312,6 +312,9 @@ class Story:
         )
         gone = next(i for i in reversed(self.board()["work_items"]) if i["name"] == gone_name)
         self.wait("the second task to start", lambda: self.task(gone["id"]))
+        # Delete it only once the board shows its task's stage: a sync that meets the deleted
+        # card (404) would cancel the task itself, and this step shows the sweep doing it.
+        self.wait("the second card to show Analysis", lambda: self.shown(gone["id"]) == "Analysis")
         self.http("POST", f"{self.plane}/board/delete", {"item": gone["id"]}, form=True)
         record = json.loads(self.manage("reconcile", "--full", "--json").strip().splitlines()[-1])
         repairs = [r for r in record["repairs"] if r["work_item_id"] == gone["id"]]

@@ -557,6 +557,35 @@ def test_a_persons_drift_is_put_back_at_once_and_after_three_times_left_to_the_o
     assert BoardStatus.objects.get(task=task).drift_left_at is None
 
 
+def test_an_item_left_to_the_operator_and_moved_back_is_put_back_again(hook, make_task):
+    """The dashboard asks the operator to move the item back in Plane: once it shows the
+    truth again, a person's next move is fought as before."""
+    from plane_integration.models import ReconcileRepair
+
+    project, ids = pipeline_project()
+    task = make_task(stage="code_review", project_id=project.project_id)
+    BoardStatus.objects.create(
+        task=task,
+        desired_key="code_review",
+        desired_at=task.created_at,
+        drift_left_at=task.created_at,
+    )
+    item = str(task.work_item_id)
+    send(hook, issue_update(project, ids["Todo"], item=item))  # still left: not fought
+    run_queued_tasks()
+    assert BoardStatus.objects.get(task=task).next_attempt_at is None
+
+    send(hook, issue_update(project, ids["Code Review"], item=item))  # the operator's move
+    run_queued_tasks()
+    assert BoardStatus.objects.get(task=task).drift_left_at is None
+    assert "moved back" in WebhookDelivery.objects.order_by("-id").first().reason
+
+    send(hook, issue_update(project, ids["Todo"], item=item))  # a person again: fought
+    run_queued_tasks()
+    assert ReconcileRepair.objects.filter(kind="reasserted").count() == 1
+    assert "the sync puts it back" in WebhookDelivery.objects.order_by("-id").first().reason
+
+
 def test_a_delivery_for_an_unknown_project_is_ignored_with_why(hook):
     project, ids = pipeline_project()
     payload = issue_update(project, ids["To Analyse"])

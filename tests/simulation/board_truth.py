@@ -411,7 +411,9 @@ class Simulation:
             monitor_tick(max_seconds=0)
             time.sleep(0.05)
             self.count_flaps()
-        for _ in range(2):  # everything Plane still had to say, delivered this time
+        for turn in range(3):  # everything Plane still had to say, delivered this time
+            if turn == 2:  # once people's last moves are in: the operator's turn
+                self.operator_moves_back()
             run_queued_tasks()
             self.standin.flush_webhooks()
             for headers, body in self.relay.take():
@@ -433,6 +435,23 @@ class Simulation:
             if not due.exists():
                 break
             time.sleep(0.05)  # a row in backoff
+
+    def operator_moves_back(self) -> None:
+        """Items a person kept moving are left to the operator (the dashboard's
+        person_drift): the operator does what it says and moves each back in Plane."""
+        from plane_integration import statuses
+        from plane_integration.models import BoardStatus, PlaneProject
+        from plane_integration.states import cached_states
+
+        project = PlaneProject.objects.get(project_id=self.project)
+        resolved = statuses.resolution_map(cached_states(project), project.status_names)
+        left = BoardStatus.objects.filter(drift_left_at__isnull=False, gone_at__isnull=True)
+        for row in left.select_related("task"):
+            item = str(row.task.work_item_id)
+            if item in self.deleted:
+                continue
+            self.standin.set_state(item, resolved[row.desired_key])
+            self.tally("left to the operator, moved back")
 
     def measure(self) -> None:
         from pipeline.models import Task
