@@ -74,6 +74,7 @@ def screenshot(driver, name: str) -> None:
 
 
 def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -126,8 +127,15 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     card = browser.find_element(By.ID, f"item-{started}")
     Select(card.find_element(By.NAME, "state")).select_by_visible_text("To Analyse")
     card.find_element(By.CSS_SELECTOR, "button.move").click()
-    column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
-    assert column.find_elements(By.ID, f"item-{started}")
+
+    def in_to_analyse() -> bool:  # the move's POST reloads the page: wait for the new one
+        try:
+            column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
+            return bool(column.find_elements(By.ID, f"item-{started}"))
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(in_to_analyse, 10, "the card to show in To Analyse")
     wait_for(
         lambda: api.get(f"{base}/api/tasks/{started}/", timeout=5).status_code == 200,
         30,
