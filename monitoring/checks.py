@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 import jsonpath_rfc9535 as jsonpath
@@ -147,6 +148,7 @@ def validate_promql(query: str, timeout: float) -> None:
         raise CheckRefused(f"Prometheus answered {response.status_code} to the query")
 
 
+@lru_cache(maxsize=1024)  # every tick reads the same few paths again
 def compile_json_path(path: str):
     """The compiled JSONPath (RFC 9535); CheckRefused says what is wrong with it."""
     try:
