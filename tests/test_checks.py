@@ -426,3 +426,44 @@ def test_a_baseline_that_cannot_be_had_is_asked_again_and_leaves_no_verdict(
     assert not CheckBaseline.objects.exists()
     window.refresh_from_db()
     assert window.state == "active"
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+def repo_form(repo: MonitoredRepo, **check) -> dict:
+    """The repo's change form as the admin posts it, with one new check in the inline."""
+    data = {
+        "name": repo.name,
+        "health_url": repo.health_url,
+        "error_rate_url": "",
+        "rollback_command": "[]",
+        "rollback_url": "",
+        "rollback_timeout": "120",
+        "checks-TOTAL_FORMS": "1",
+        "checks-INITIAL_FORMS": "0",
+        "checks-MIN_NUM_FORMS": "0",
+        "checks-MAX_NUM_FORMS": "1000",
+        "checks-0-failure_limit": "1",
+        "checks-0-baseline_minutes": "30",
+        "_save": "Save",
+    }
+    data.update({f"checks-0-{k}": v for k, v in check.items()})
+    return data
+
+
+def test_the_admin_edits_checks_inline_with_the_same_validation(admin_client, shop):
+    url = f"/admin/monitoring/monitoredrepo/{shop.pk}/change/"
+    bad = repo_form(
+        shop, name="queue", provider="http", url="https://shop.example.com/s.json",
+        json_path="$[", condition="max", threshold="10",
+    )  # fmt: skip
+    page = admin_client.post(url, bad)
+    assert page.status_code == 200 and "bad JSONPath" in page.content.decode()
+    assert not Check.objects.exists()
+    good = repo_form(
+        shop, name="queue", provider="http", url="https://shop.example.com/s.json",
+        json_path="$.queue.depth", condition="max", threshold="10",
+    )  # fmt: skip
+    assert admin_client.post(url, good).status_code == 302
+    assert Check.objects.get().json_path == "$.queue.depth"
