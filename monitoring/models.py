@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -228,7 +230,9 @@ class Check(models.Model):
                     "An HTTP endpoint has no history to take a baseline from: use max or "
                     "min, or a Prometheus query."
                 )
-        if self.condition in (Condition.MAX_VS_BASELINE, Condition.MIN_VS_BASELINE) and (
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            errors["threshold"] = "Give a number (not NaN or infinity)."
+        elif self.condition in (Condition.MAX_VS_BASELINE, Condition.MIN_VS_BASELINE) and (
             self.threshold is not None and self.threshold <= 0
         ):
             errors["threshold"] = "A ratio to the baseline must be above 0 (2 means twice)."

@@ -154,9 +154,15 @@ def tick_due(config: MonitorConfig, *, stopped_by: datetime | None = None) -> di
         window, check = job
         watch = watches[window.pk]
         baseline = watch.baselines.get(check.name)
-        return read_check(
-            check, watch.facts, watch.deploy_started_at, baseline, config.probe_timeout
-        )
+        try:
+            return read_check(
+                check, watch.facts, watch.deploy_started_at, baseline, config.probe_timeout
+            )
+        except Exception as exc:
+            # One check's surprise (an answer no provider case foresaw) must not stop the
+            # tick of every window: it is that check's unmeasured reading.
+            logger.exception("check %s of %s could not be read", check.name, window.repo)
+            return CheckReading(check.name, None, f"could not be read: {exc!r}"[:500])
 
     check_jobs = [(w, c) for w in windows for c in watches[w.pk].checks]
     with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(windows) + len(check_jobs))) as pool:

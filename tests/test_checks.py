@@ -255,6 +255,20 @@ def test_check_add_list_change_remove(shop, json_endpoint):
         ),
         (["--prometheus", "up", "--max", "1"], "PROMETHEUS_URL is not set"),
         (["--http", "http://x.test/", "--json-path", "$.a", "--max", "1", "--min", "0"], "not"),
+        (["--http", "http://x.test/", "--json-path", "$.a", "--max", "nan"], "not NaN"),
+        (
+            [
+                "--http",
+                "http://x.test/",
+                "--json-path",
+                "$.a",
+                "--max",
+                "1",
+                "--failure-limit",
+                "-1",
+            ],
+            "failure_limit",
+        ),  # fmt: skip
     ],
 )
 def test_a_bad_check_is_refused_and_nothing_stored(shop, settings, args, message):
@@ -467,3 +481,17 @@ def test_the_admin_edits_checks_inline_with_the_same_validation(admin_client, sh
     )  # fmt: skip
     assert admin_client.post(url, good).status_code == 302
     assert Check.objects.get().json_path == "$.queue.depth"
+
+
+def test_a_check_that_cannot_be_read_does_not_stop_the_tick(deployed, json_endpoint, tick):
+    served = json_endpoint({"value": 3})
+    _, window = deployed()
+    add_http_check("shop", "queue", served.url, "--max", "10")
+    with mock.patch("monitoring.ticks.read_check", side_effect=RecursionError("deep")):
+        tick()
+    [measured] = CheckMeasurement.objects.all()
+    assert (measured.result, measured.error) == (
+        "unmeasured",
+        "could not be read: RecursionError('deep')",
+    )
+    assert window.probes.count() == 1  # the health probe was recorded all the same
