@@ -75,7 +75,8 @@ def screenshot(driver, name: str) -> None:
 
 def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, plane = demo["base"], demo["plane"]
     api = requests.Session()
@@ -114,7 +115,11 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     assert switch.is_selected()
     switch.click()
     browser.find_element(By.ID, "id_reason").send_keys("a stale CI job is being fixed")
+    form_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.NAME, "_save").click()
+    # Navigating on at once could cancel the form's POST on a busy machine: wait until the
+    # answer to it replaced the page.
+    WebDriverWait(browser, 10).until(staleness_of(form_page))
     browser.get(f"{base}/admin/")
     banner = browser.find_element(By.ID, "kill-switch-banner")
     assert "the deploy status guard" in banner.text
