@@ -130,7 +130,9 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     browser.get(f"{plane.url}/board/?refresh=0")
     card = browser.find_element(By.ID, f"item-{started}")
     Select(card.find_element(By.NAME, "state")).select_by_visible_text("To Analyse")
+    board_page = browser.find_element(By.TAG_NAME, "html")
     card.find_element(By.CSS_SELECTOR, "button.move").click()
+    WebDriverWait(browser, 10).until(staleness_of(board_page))  # the board after the move
     column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
     assert column.find_elements(By.ID, f"item-{started}")
     wait_for(
