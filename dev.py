@@ -41,6 +41,10 @@ STANDIN_GITHUB_SECRET = "gh_demo_0000000000000000000000000000"
 STANDIN_BOT_USER = "b0700000-0000-4000-8000-000000000001"  # standin.BOT_USER_ID
 # The stand-in's fixed demo project (plane_standin.server.DEMO_PROJECT_ID).
 DEMO_PROJECT = "0de00000-0000-4000-8000-000000000001"
+# The demo repo's analysis check (`dev.py up` and the demo's test): its p99 latency, read
+# from the stand-in's /demo/metrics, fails the deploy above 0.5 s more than once.
+DEMO_CHECK = ("repo", "check", "add", "demo", "p99", "--http")
+DEMO_CHECK_LIMIT = ("--json-path", "$.p99_seconds", "--max", "0.5", "--failure-limit", "1")
 # dev.py up (demo mode) keeps the stand-in's settings in .env between these lines, so
 # `.venv/bin/python manage.py ...` run by hand talks to the same demo Plane. They are not a
 # real Plane: plane_configured() skips them.
@@ -251,6 +255,9 @@ def up() -> int:
             "--rollback-url", f"{standin_url}/demo/rollback",
             env=env,
         )  # fmt: skip
+        # An analysis check on the demo's latency: more than one measurement over 0.5 s
+        # fails the deploy (`repo check test demo` shows it now).
+        manage(*DEMO_CHECK, f"{standin_url}/demo/metrics", *DEMO_CHECK_LIMIT, env=env)
     children["the web server"] = subprocess.Popen(
         [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
     )

@@ -5,11 +5,15 @@ from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from monitoring import actions, decisions
+from monitoring.analysis import number
+from monitoring.charts import chart
 from monitoring.config import current
-from monitoring.models import MonitoredRepo, MonitorWindow, Probe
+from monitoring.models import Check, CheckMeasurement, MonitoredRepo, MonitorWindow, Probe
 from pipeline import engine
 from pipeline.admin import (
     VERDICT_COLOURS,
@@ -23,8 +27,31 @@ from pipeline.admin import (
 )
 
 
+class CheckInline(admin.TabularInline):
+    """A repo's checks, validated by `Check.clean()` as `repo check add` validates them."""
+
+    model = Check
+    extra = 0
+    fields = (
+        "name",
+        "provider",
+        "query",
+        "url",
+        "json_path",
+        "condition",
+        "threshold",
+        "failure_limit",
+        "baseline_minutes",
+    )
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.TextField: {"widget": admin.widgets.AdminTextareaWidget(attrs={"rows": 2})},
+    }
+
+
 @admin.register(MonitoredRepo)
 class MonitoredRepoAdmin(admin.ModelAdmin):
+    inlines = [CheckInline]
     list_display = ("name", "health_url", "error_rate_url", "alert_only", "watched", "updated_at")
     list_filter = ("alert_only",)
     search_fields = ("name",)
@@ -67,6 +94,12 @@ class ProbeInline(RecordInline):
         return percent(probe.value)
 
 
+class CheckMeasurementInline(RecordInline):
+    model = CheckMeasurement
+    fields = ("at", "check_name", "value", "baseline", "condition", "result", "error")
+    ordering = ("-at", "-id")
+
+
 @admin.register(MonitorWindow)
 class MonitorWindowAdmin(admin.ModelAdmin):
     # Few columns, so the list fits beside the app list and the filters.
@@ -76,10 +109,13 @@ class MonitorWindowAdmin(admin.ModelAdmin):
     list_select_related = ("task",)
     # Every field, read-only, the source's ratio as a percentage.
     fields = readonly_fields = [
-        "source_error_ratio" if f.name == "source_ratio" else f.name
-        for f in MonitorWindow._meta.fields
+        *[
+            "source_error_ratio" if f.name == "source_ratio" else f.name
+            for f in MonitorWindow._meta.fields
+        ],
+        "checks_shown",
     ]
-    inlines = [ProbeInline]
+    inlines = [ProbeInline, CheckMeasurementInline]
     change_form_template = "admin/monitoring/monitorwindow/change_form.html"
     actions = ["abort", "accept"]
     action_form = ReasonActionForm
@@ -128,6 +164,44 @@ class MonitorWindowAdmin(admin.ModelAdmin):
     @admin.display(description="source's error ratio")
     def source_error_ratio(self, window):
         return percent(window.source_ratio)
+
+    @admin.display(description="checks")
+    def checks_shown(self, window):
+        """Each check's values over the window against its limit, and where they failed."""
+        rows = list(window.check_measurements.order_by("at", "id"))
+        if not rows:
+            return "-"
+        by_check: dict[str, list[CheckMeasurement]] = {}
+        for m in rows:
+            by_check.setdefault(m.check_name, []).append(m)
+        baselines = {b.check_name: b for b in window.baselines.all()}
+        blocks = []
+        for name, measured in by_check.items():
+            last = measured[-1]
+            failed = sum(m.result == "failure" for m in measured)
+            base = baselines.get(name)
+            about = f"{last.condition}; failed {failed} of {len(measured)}"
+            if base is not None:
+                about += (
+                    f"; baseline {number(base.value)} (the {base.minutes} min before "
+                    f"{timezone.localtime(base.evaluated_at):%H:%M:%S})"
+                )
+            svg = chart(
+                [(m.value, m.result) for m in measured], last.bound, label=f"{name}: {about}"
+            )
+            errors = sorted({m.error for m in measured if m.result == "unmeasured" and m.error})
+            blocks.append(
+                format_html(
+                    '<div class="check-chart"><strong>{}</strong> {}<br>{}{}</div>',
+                    name,
+                    about,
+                    mark_safe(svg),  # built from numbers and escaped text only
+                    format_html_join(
+                        "", "<br><small>unmeasured: {}</small>", ((e,) for e in errors[:3])
+                    ),
+                )
+            )
+        return mark_safe("".join(blocks))
 
     @admin.display(description="Time left")
     def time_left(self, window):

@@ -4,8 +4,9 @@ The monitor writes no deployment itself: it calls these, in the transactions whe
 arms, judges, acts and aborts, so the record and the window never disagree.
 """
 
-from monitoring.classifier import Verdict
-from monitoring.models import MonitorWindow
+from monitoring.analysis import number
+from monitoring.classifier import ProbeResult, Verdict
+from monitoring.models import CheckMeasurement, MonitorWindow
 from pipeline import deployments
 from pipeline.models import Deployment, Task
 
@@ -36,7 +37,26 @@ def evidence(window: MonitorWindow) -> str:
     )
     if window.source_ratio is not None:
         numbers += f"; error-rate source: {window.source_ratio:.1%}"
-    return f"{window.verdict_reason}. {numbers}."
+    checks = checks_evidence(window)
+    return f"{window.verdict_reason}. {numbers}." + (f" Checks: {checks}." if checks else "")
+
+
+def checks_evidence(window: MonitorWindow) -> str:
+    """Per check: its failures, and its values over the window against its condition."""
+    by_check: dict[str, list[CheckMeasurement]] = {}
+    for m in CheckMeasurement.objects.filter(window=window).order_by("at", "id"):
+        by_check.setdefault(m.check_name, []).append(m)
+    parts = []
+    for name, rows in by_check.items():
+        failed = sum(m.result == ProbeResult.FAILURE for m in rows)
+        values = [number(m.value) for m in rows if m.value is not None]
+        shown = ", ".join(values[-10:]) or "no value"
+        if len(values) > 10:
+            shown = "..., " + shown
+        parts.append(
+            f"{name} ({rows[-1].condition}) failed {failed} of {len(rows)}, values {shown}"
+        )
+    return "; ".join(parts)
 
 
 def judged(window: MonitorWindow) -> None:

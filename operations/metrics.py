@@ -17,7 +17,7 @@ from django_q.status import Stat
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitoring.models import MonitorWindow
+from monitoring.models import CheckMeasurement, MonitorWindow
 from operations.models import Notification
 from pipeline import switchboard
 from pipeline.models import Deployment, StageChange, Task
@@ -71,6 +71,20 @@ class DatabaseCollector(Collector):
         for verdict in ("HEALTHY", "DEGRADED", "INCONCLUSIVE"):
             verdicts.add_metric([verdict], by_verdict.get(verdict, 0))
         yield verdicts
+
+        checks = GaugeMetricFamily(
+            "stageboard_check_measurements",
+            "Analysis checks' measurements by repo, check and result",
+            labels=["repo", "check", "result"],
+        )
+        for repo, name, result, n in (
+            CheckMeasurement.objects.order_by()
+            .values_list("window__repo", "check_name", "result")
+            .annotate(n=Count("pk"))
+            .values_list("window__repo", "check_name", "result", "n")
+        ):
+            checks.add_metric([repo, name, result], n)
+        yield checks
 
         webhooks = GaugeMetricFamily(
             "stageboard_webhook_deliveries", "Plane webhook deliveries by state", labels=["state"]

@@ -344,6 +344,10 @@ ORCH_POST_DEPLOY_FAIL_THRESHOLD = env_int("ORCH_POST_DEPLOY_FAIL_THRESHOLD", 3, 
 ORCH_POST_DEPLOY_ERROR_RATIO = env_float("ORCH_POST_DEPLOY_ERROR_RATIO", 0.1)
 ORCH_POST_DEPLOY_MIN_SAMPLES = env_int("ORCH_POST_DEPLOY_MIN_SAMPLES", 5, minimum=1)
 ORCH_POST_DEPLOY_PROBE_TIMEOUT = env_float("ORCH_POST_DEPLOY_PROBE_TIMEOUT", 5.0, minimum=0.1)
+# The Prometheus that analysis checks (`repo check add --prometheus`) query; basic auth may
+# ride in the URL (https://user:pass@prom.example.com). Unset: Prometheus checks are refused.
+PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="")
+PROMETHEUS_BEARER_TOKEN = env.str("PROMETHEUS_BEARER_TOKEN", default="")
 # Seeds the switchboard flag: one comment per deploy outcome on the task's work item.
 ORCH_DEPLOY_COMMENTS_ENABLED = env_bool("ORCH_DEPLOY_COMMENTS_ENABLED", True)
 

@@ -18,6 +18,8 @@ Pages (no API key: they stand for a signed-in person's browser):
 - ``GET /demo/health``: the demo's "production" health check, 200 or 503;
   ``POST /demo/health`` ``fail=1|0`` breaks or mends it; ``POST /demo/rollback`` is the
   demo's rollback hook: it mends production and counts the rollback.
+- ``GET /demo/metrics``: the demo's "production" metrics as JSON (``p99_seconds``, which
+  the demo repo's analysis check reads): slow while production is broken.
 
 Standard library only, like the server; it imports nothing of the stand-in (the server
 imports it, and passes itself in).
@@ -80,6 +82,9 @@ def answer(standin: StandIn, method: str, path: str, query: dict, body: bytes) -
         return _text(400, str(bad))
 
 
+DEMO_P99, DEMO_P99_BROKEN = 0.12, 0.9
+
+
 def _route(standin: StandIn, method: str, path: str, form: dict) -> Page:
     if path == "/demo/health":
         if method == "POST":
@@ -87,6 +92,11 @@ def _route(standin: StandIn, method: str, path: str, form: dict) -> Page:
         failing = standin.demo_health_failing
         payload = {"status": "failing" if failing else "ok", "rollbacks": standin.demo_rollbacks}
         return _json(503 if failing else 200, payload)
+    if path == "/demo/metrics":
+        # A broken deploy is a slow one too: the p99 check sees it before the health probe's
+        # run of failures reaches its threshold.
+        p99 = DEMO_P99_BROKEN if standin.demo_health_failing else DEMO_P99
+        return _json(200, {"p99_seconds": p99, "rollbacks": standin.demo_rollbacks})
     if path == "/demo/rollback" and method == "POST":
         standin.demo_rollbacks += 1
         standin.demo_health_failing = False  # the rollback put the last good version back

@@ -282,10 +282,11 @@ class Story:
         self.wait("the rollback", lambda: self.board()["demo_rollbacks"] > 0)
         self.wait("the card to show Blocked", lambda: self.shown(wid) == "Blocked")
         self.say(
-            "Production broke: health checks failed in a row, so the verdict is DEGRADED",
-            f"({window['verdict_reason']}).",
+            "Production broke: its health check answers 503 and its p99 latency jumped;",
+            f"the verdict is DEGRADED ({window['verdict_reason']}).",
             "The rollback hook ran (production is healthy again) and the card shows Blocked.",
-            f"Look: {admin}pipeline/deployment/  and the dashboard's DEGRADED deploys",
+            f"Look: {admin}monitoring/monitorwindow/ (the window's page charts the check),",
+            f"      {admin}pipeline/deployment/  and the dashboard's DEGRADED deploys",
         )
 
         out = self.manage("set_status", wid, "deploying", "--caller", "stale-ci")

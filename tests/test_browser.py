@@ -74,9 +74,9 @@ def screenshot(driver, name: str) -> None:
 
 
 def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F811
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, plane = demo["base"], demo["plane"]
     api = requests.Session()
@@ -115,7 +115,11 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     assert switch.is_selected()
     switch.click()
     browser.find_element(By.ID, "id_reason").send_keys("a stale CI job is being fixed")
+    form_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.NAME, "_save").click()
+    # Navigating on at once could cancel the form's POST on a busy machine: wait until the
+    # answer to it replaced the page.
+    WebDriverWait(browser, 10).until(staleness_of(form_page))
     browser.get(f"{base}/admin/")
     banner = browser.find_element(By.ID, "kill-switch-banner")
     assert "the deploy status guard" in banner.text
@@ -126,16 +130,11 @@ def test_an_operator_runs_the_demo_from_the_browser(demo, browser):  # noqa: F81
     browser.get(f"{plane.url}/board/?refresh=0")
     card = browser.find_element(By.ID, f"item-{started}")
     Select(card.find_element(By.NAME, "state")).select_by_visible_text("To Analyse")
+    board_page = browser.find_element(By.TAG_NAME, "html")
     card.find_element(By.CSS_SELECTOR, "button.move").click()
-
-    def in_to_analyse() -> bool:  # the move's POST reloads the page: wait for the new one
-        try:
-            column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
-            return bool(column.find_elements(By.ID, f"item-{started}"))
-        except StaleElementReferenceException:
-            return False
-
-    wait_for(in_to_analyse, 10, "the card to show in To Analyse")
+    WebDriverWait(browser, 10).until(staleness_of(board_page))  # the board after the move
+    column = browser.find_element(By.CSS_SELECTOR, 'section[data-state="To Analyse"]')
+    assert column.find_elements(By.ID, f"item-{started}")
     wait_for(
         lambda: api.get(f"{base}/api/tasks/{started}/", timeout=5).status_code == 200,
         30,

@@ -52,6 +52,7 @@ def demo(tmp_path):
         "repo", "set", "demo", "--health-url", f"{plane.url}/demo/health",
         "--rollback-url", f"{plane.url}/demo/rollback",
     )  # fmt: skip
+    manage(*dev.DEMO_CHECK, f"{plane.url}/demo/metrics", *dev.DEMO_CHECK_LIMIT)
     token = manage("ensure_demo_admin").split("TOKEN=")[1].split()[0]
     with service(env, port) as base:
         yield {"base": base, "plane": plane, "token": token, "env": env}
@@ -96,6 +97,7 @@ def test_the_demo_story_plays_to_its_end(demo):
         f"{demo['base']}/api/tasks/{done['work_item_id']}/", headers=headers, timeout=5
     ).json()
     assert detail["window"]["verdict"] == "DEGRADED" and detail["window"]["action"] == "rollback"
+    assert detail["window"]["verdict_reason"].startswith("p99: 0.9 > 0.5 in 2 of")
     board = json.loads(urllib.request.urlopen(f"{plane.url}/board.json").read())
     card = next(i for i in board["work_items"] if i["id"] == done["work_item_id"])
     assert card["state_name"] == "Blocked"

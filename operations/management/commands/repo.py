@@ -1,16 +1,20 @@
 """`manage.py repo`: a repo's settings across the apps that keep them (the monitor's
-watch and rollback, the Git hosts' link). Here, on the top floor, since it reads both."""
+watch, checks and rollback, the Git hosts' link). Here, on the top floor, since it reads both."""
 
 import shlex
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from git_hosts.models import GitRepo, Provider
+from monitoring.analysis import Condition, assess, number
+from monitoring.checks import DeployFacts, read_check
 from monitoring.classifier import Verdict
 from monitoring.config import current
-from monitoring.models import MonitoredRepo, MonitorWindow
+from monitoring.models import Check, MonitoredRepo, MonitorWindow
 from monitoring.ticks import action_for
 from pipeline import switchboard
 
@@ -79,12 +83,148 @@ class Command(BaseCommand):
             "counts as a production deploy",
         )
         sub.add_parser("list", help="list the repos, and every name the switchboard watches")
+        self.add_check_arguments(sub)
+
+    def add_check_arguments(self, sub) -> None:
+        check = sub.add_parser("check", help="the named checks a repo's deploys are judged by")
+        actions = check.add_subparsers(dest="check_action", required=True)
+        add = actions.add_parser("add", help="add a check, or change the one of that name")
+        add.add_argument("repo", help="the repo's name (it must exist: repo set NAME)")
+        add.add_argument("check_name", metavar="name", help="the check's name, e.g. p99")
+        source = add.add_mutually_exclusive_group(required=True)
+        source.add_argument(
+            "--prometheus",
+            metavar="QUERY",
+            help="a PromQL query giving one number; {repo}, {environment} and {commit_sha} "
+            "are filled in from the deploy",
+        )
+        source.add_argument("--http", metavar="URL", help="a URL that answers JSON")
+        add.add_argument("--json-path", metavar="PATH", help="with --http: where the number is")
+        condition = add.add_mutually_exclusive_group(required=True)
+        condition.add_argument("--max", type=float, metavar="X", help="fail above X")
+        condition.add_argument("--min", type=float, metavar="X", help="fail below X")
+        condition.add_argument(
+            "--max-vs-baseline",
+            type=float,
+            metavar="R",
+            help="fail above R times the value before the deploy",
+        )
+        condition.add_argument(
+            "--min-vs-baseline",
+            type=float,
+            metavar="R",
+            help="fail below R times the value before the deploy",
+        )
+        add.add_argument(
+            "--failure-limit",
+            type=int,
+            metavar="N",
+            help="the deploy fails when more than N measurements failed (default 1)",
+        )
+        add.add_argument(
+            "--baseline-minutes",
+            type=int,
+            metavar="M",
+            help="the baseline averages the M minutes before the deploy (default 30)",
+        )
+        for name, what in (
+            ("list", "list a repo's checks"),
+            ("test", "run every check of a repo once now (a dry run: nothing is stored)"),
+        ):
+            actions.add_parser(name, help=what).add_argument("repo")
+        remove = actions.add_parser("remove", help="remove a check")
+        remove.add_argument("repo")
+        remove.add_argument("check_name", metavar="name")
 
     def handle(self, *args, action, **options):
         if action == "set":
             self.set(options)
+        elif action == "check":
+            getattr(self, f"check_{options['check_action']}")(options)
         else:
             self.list()
+
+    def repo(self, name: str) -> MonitoredRepo:
+        repo = MonitoredRepo.objects.filter(name=name).first()
+        if repo is None:
+            raise CommandError(f"no repo {name!r}: add it first with  repo set {name}")
+        return repo
+
+    @transaction.atomic
+    def check_add(self, options) -> None:
+        repo = self.repo(options["repo"])
+        check = Check.objects.filter(repo=repo, name=options["check_name"]).first()
+        created = check is None
+        check = check or Check(repo=repo, name=options["check_name"])
+        if options["prometheus"] is not None:
+            if options["json_path"] is not None:
+                raise CommandError("--json-path goes with --http, not --prometheus")
+            check.provider, check.query = Check.Provider.PROMETHEUS, options["prometheus"]
+            check.url = check.json_path = ""
+        else:
+            if not options["json_path"]:
+                raise CommandError("--http needs --json-path PATH: where the number is")
+            check.provider, check.query = Check.Provider.HTTP, ""
+            check.url, check.json_path = options["http"], options["json_path"]
+        for condition in Condition:
+            if options[condition.value] is not None:
+                check.condition, check.threshold = condition, options[condition.value]
+        if options["failure_limit"] is not None:
+            check.failure_limit = options["failure_limit"]
+        if options["baseline_minutes"] is not None:
+            check.baseline_minutes = options["baseline_minutes"]
+        try:
+            check.full_clean()
+        except ValidationError as exc:
+            raise CommandError(
+                f"check {check.name!r} not stored: "
+                + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        check.save()
+        self.stdout.write(f"{'added' if created else 'changed'} {repo.name} {describe(check)}")
+
+    def check_list(self, options) -> None:
+        repo = self.repo(options["repo"])
+        checks = list(repo.checks.all())
+        if not checks:
+            self.stdout.write(f"{repo.name} has no checks; add one with: repo check add")
+        for check in checks:
+            self.stdout.write(describe(check))
+
+    def check_remove(self, options) -> None:
+        repo = self.repo(options["repo"])
+        deleted, _ = Check.objects.filter(repo=repo, name=options["check_name"]).delete()
+        if not deleted:
+            raise CommandError(f"{repo.name} has no check {options['check_name']!r}")
+        self.stdout.write(f"removed {repo.name} {options['check_name']}")
+
+    def check_test(self, options) -> None:
+        """Read every check once now, as a tick would (baselines: before now); store nothing."""
+        repo = self.repo(options["repo"])
+        checks = list(repo.checks.all())
+        if not checks:
+            raise CommandError(f"{repo.name} has no checks; add one with: repo check add")
+        now, failing = timezone.now(), 0
+        for check in checks:
+            reading = read_check(
+                check,
+                DeployFacts(repo=repo.name),
+                now,
+                None,
+                settings.ORCH_POST_DEPLOY_PROBE_TIMEOUT,
+            )
+            result, why = assess(reading.value, check.limit, reading.baseline)
+            value = "no value" if reading.value is None else number(reading.value)
+            line = f"{check.name}  {value}  {check.limit.describe(reading.baseline)}  {result}"
+            if result == "unmeasured":
+                line += f" ({reading.error or reading.baseline_error or why})"
+            if check.limit.needs_baseline:
+                base = "none" if reading.baseline is None else number(reading.baseline)
+                line += f"  baseline {base} (the {check.baseline_minutes} min before now)"
+            failing += result != "success"
+            self.stdout.write(line)
+        if failing:
+            raise CommandError(f"{failing} of {len(checks)} checks did not pass")
 
     @transaction.atomic
     def set(self, options) -> None:
@@ -184,6 +324,14 @@ class Command(BaseCommand):
             else:
                 why = f"no health URL: set one with  repo set {name} --health-url URL"
             self.stdout.write(f"{name}  {state} (post deploy repos)  {why}")
+
+
+def describe(check: Check) -> str:
+    return (
+        f"{check.name}  {check.source}  {check.limit.spec()}  "
+        f"--failure-limit {check.failure_limit}"
+        + (f"  --baseline-minutes {check.baseline_minutes}" if check.limit.needs_baseline else "")
+    )
 
 
 def on_degraded(repo: MonitoredRepo, config) -> str:
