@@ -15,14 +15,13 @@ import argparse
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks import isolated  # noqa: E402  (after the path is set)
+from tests.benchmarks import isolated, windows  # noqa: E402  (after the path is set)
 
 
 def health_endpoint(latency: float) -> ThreadingHTTPServer:
@@ -58,11 +57,8 @@ def main() -> int:
 
     django.setup()
     from django.core.management import call_command
-    from django.utils import timezone
 
-    from monitoring.config import current
     from monitoring.models import MonitoredRepo, MonitorWindow, Probe
-    from monitoring.ticks import tick_due
     from pipeline.models import Task
 
     call_command("migrate", verbosity=0)
@@ -71,34 +67,8 @@ def main() -> int:
     server = health_endpoint(args.latency)
     health = f"http://127.0.0.1:{server.server_address[1]}/health"
     MonitoredRepo.objects.update_or_create(name="bench", defaults={"health_url": health})
-    now = timezone.now()
-    project = uuid.uuid4()
-    tasks = Task.objects.bulk_create(
-        Task(work_item_id=uuid.uuid4(), project_id=project, repo="bench", stage="done")
-        for _ in range(args.windows)
-    )
-    MonitorWindow.objects.bulk_create(
-        MonitorWindow(
-            task=task,
-            cycle=1,
-            repo="bench",
-            opened_at=now,
-            closes_at=now + current().window,
-            next_tick_at=now,
-        )
-        for task in tasks
-    )
-
-    config = current()
-    timings = []
-    for _ in range(args.rounds):
-        MonitorWindow.objects.update(next_tick_at=timezone.now())
-        started = time.perf_counter()
-        ticked, passes = 0, 0
-        while ticked < args.windows:  # as a run does: pass after pass while windows are due
-            ticked += tick_due(config)["ticked"]
-            passes += 1
-        timings.append(time.perf_counter() - started)
+    windows.open_windows(args.windows)
+    timings, passes = windows.time_ticks(args.windows, args.rounds)
     server.shutdown()
     best, worst = min(timings), max(timings)
     probes = Probe.objects.count()
