@@ -10,19 +10,19 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
-# One worker process of 8 threads: a second worker costs its own pages copied from the
-# preloaded app (10 to 15 MB), and on two cores the q cluster takes the other one under load.
-# WEB_WORKERS=2 WEB_THREADS=4 on a bigger machine.
-workers = int(os.environ.get("WEB_WORKERS", "1"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Two worker processes of 4 threads: one process is bound by its GIL at about half of what
+# two cores can take in webhooks (tests/benchmarks/webhook_ingest.py), and a second costs
+# only the pages it writes to (the app is preloaded and frozen, see pre_fork): about 10 MB.
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 # The app is loaded once in the master and the workers fork from it: its code and data are
 # shared pages, not one copy per worker.
 preload_app = True
-# Recycle a worker after this many requests (with jitter, so not all at once): whatever a
-# long-lived worker accumulates (fragmentation, caches) is returned. 40,000 for the one worker
-# recycles as often as 20,000 each did for two; a recycle closes the worker's keep-alive
-# connections, so it should not come every minute of a busy burst.
-max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "40000"))
+# Workers are not recycled by default: a recycle closes the worker's keep-alive connections
+# and pays a new worker's warm-up in the middle of a burst, and a worker's memory stays flat
+# under load (measured at the end of the benchmark's rounds). WEB_MAX_REQUESTS=N recycles
+# a worker after N requests (with jitter, so not all at once) if a deployment leaks.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 # Longer than any request should take; Plane's webhook gives up after 30 s.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -41,5 +41,8 @@ def pre_fork(server, worker):
     from django.conf import settings
     from django.urls import get_resolver
 
-    get_resolver(settings.ROOT_URLCONF).url_patterns  # noqa: B018  (loads the URLconf)
+    from pipeline.wsgi import WEBHOOK_URLCONF
+
+    for urlconf in (settings.ROOT_URLCONF, WEBHOOK_URLCONF):
+        get_resolver(urlconf).url_patterns  # noqa: B018  (loads the URLconf)
     gc.freeze()

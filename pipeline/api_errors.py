@@ -11,7 +11,6 @@ import logging
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from pipeline.middleware import detail, for_machines
 
@@ -36,6 +35,10 @@ def database_unavailable(request, exc: Exception) -> JsonResponse:
 def exception_handler(exc, context):
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return database_unavailable(context.get("request"), exc)
+    # Imported here: the webhook views use this module, and a web worker that only took
+    # webhooks need not hold DRF (about 14 MB).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

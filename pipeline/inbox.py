@@ -29,15 +29,18 @@ def insert(model, values: dict):
         if getattr(field, "auto_now_add", False):
             setattr(row, field.attname, timezone.now())
     quote = connection.ops.quote_name
+    # SQLite tells the new id without RETURNING, whose row would keep the statement (and
+    # the database's write lock) open until it is read.
+    returning = "" if connection.vendor == "sqlite" else f" RETURNING {quote('id')}"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+        f"VALUES ({', '.join(['%s'] * len(fields))}){returning}"
     )
     params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row.pk = cursor.fetchone()[0]
+        row.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     row._state.adding = False
     return row
 

@@ -2,12 +2,54 @@ import os
 import sys
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pipeline.settings")
 
+WEBHOOKS = "/webhooks/"
+WEBHOOK_URLCONF = "pipeline.webhook_urls"
+
+
+class WebhookHandler(WSGIHandler):
+    """Serves /webhooks/ with none of the site's middleware but the JSON errors.
+
+    A webhook is a signed POST from a program: sessions, CSRF, authentication, messages,
+    static files, security headers and slash redirects do nothing for it, and together they
+    cost more than the signature check and the INSERT (measured in
+    tests/benchmarks/webhook_ingest.py). Requests resolve in pipeline.webhook_urls.
+    """
+
+    def load_middleware(self, is_async=False):
+        from pipeline.middleware import JsonErrorsMiddleware
+
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        get_response = convert_exception_to_response(self._get_response)
+        self._middleware_chain = convert_exception_to_response(JsonErrorsMiddleware(get_response))
+
+    def get_response(self, request):
+        request.urlconf = WEBHOOK_URLCONF
+        return super().get_response(request)
+
+
+class Dispatcher:
+    """The WSGI application: /webhooks/ to the webhook handler, the rest to Django's own."""
+
+    def __init__(self):
+        self.site = get_wsgi_application()
+        self.webhooks = WebhookHandler()
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(WEBHOOKS):
+            return self.webhooks(environ, start_response)
+        return self.site(environ, start_response)
+
+
 try:
-    application = get_wsgi_application()
+    application = Dispatcher()
 except ImproperlyConfigured as exc:
     # A malformed setting is the operator's to fix: its one line, not a traceback.
     sys.exit(f"Stageboard cannot start: {exc}")

@@ -373,8 +373,8 @@ def main() -> int:
     profilers = []
     rounds = []
     try:
-        load(floor_url, bodies(2000, args.source), 1, 4)  # warm-up
-        load(stageboard_url, bodies(2000, args.source), 1, 4)
+        load(floor_url, bodies(5000, args.source), 1, 4)  # warm-up
+        load(stageboard_url, bodies(5000, args.source), 1, 4)
         wait_drained(120, args.source)
         time.sleep(3)
         at_rest = snapshot(web, cluster)
