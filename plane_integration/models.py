@@ -158,18 +158,18 @@ class WebhookDelivery(models.Model):
 
     # sha256 of the raw body (community edition) or "v2:<event_id>" (cloud's v2 format):
     # Plane gives every attempt a new delivery id, so only the body identifies a repeat.
-    dedupe_key = models.CharField(max_length=webhook_payloads.DEDUPE_KEY_MAX_CHARS, unique=True)
+    # Unique by a constraint, not `unique=True`: on PostgreSQL that would add a second,
+    # LIKE-pattern index, which nothing searches and every INSERT would write.
+    dedupe_key = models.CharField(max_length=webhook_payloads.DEDUPE_KEY_MAX_CHARS)
     delivery_id = models.CharField(max_length=100, blank=True, help_text="X-Plane-Delivery")
-    event = models.CharField(max_length=webhook_payloads.EVENT_MAX_CHARS, db_index=True)
+    event = models.CharField(max_length=webhook_payloads.EVENT_MAX_CHARS)
     action = models.CharField(max_length=webhook_payloads.EVENT_MAX_CHARS, blank=True)
     work_item_id = models.UUIDField(null=True, blank=True, db_index=True)
     # Bytes, not text: the body is kept exactly as signed, whatever it holds (PostgreSQL's
     # text columns refuse NUL).
     body = models.BinaryField(help_text="The raw body, exactly as signed")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    state = models.CharField(
-        max_length=20, choices=State.choices, default=State.PENDING, db_index=True
-    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -182,6 +182,20 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         verbose_name_plural = "webhook deliveries"
+        # Every index is written by each INSERT on the request path, so there are only the
+        # ones a query uses: the dedupe key, the admin's work item search and date order,
+        # and the queue's due rows (the drain's claim and the dashboard's counts), a
+        # partial index that stays as small as the backlog.
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="webhookdelivery_dedupe_key")
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="webhookdelivery_due",
+                condition=models.Q(state__in=["pending", "failed"]),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.action} {self.work_item_id or ''}".strip()

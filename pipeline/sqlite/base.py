@@ -4,10 +4,11 @@ SQLite has one writer at a time. A writer that finds the lock taken is retried b
 busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms between tries: under a burst of
 webhooks most of a write's latency was that sleeping, while the lock was already free.
 Here every write transaction (`atomic`, which begins IMMEDIATE) and every write statement
-in autocommit but a plain INSERT (`_queued`) first takes an exclusive lock on `<database>-writer.lock` and releases it
-once it commits or rolls back, so a waiting writer starts about as soon as the lock is
-free. SQLite's own lock and busy timeout stay underneath: a write that does not come
-through here (another program, a tool) is still safe, it just waits the old way.
+in autocommit but a plain INSERT (`_queued`) first takes an exclusive lock on
+`<database>-writer.lock` and releases it once it commits or rolls back, so a waiting writer
+starts about as soon as the lock is free. SQLite's own lock and busy timeout stay
+underneath: a write that does not come through here (another program, a tool, a plain
+INSERT) is still safe, it just waits the old way.
 
 A waiter polls the lock at short, growing intervals (up to 1 ms) rather than blocking in
 the kernel: a blocking lock cannot time out, and a stuck holder must not stall every other
