@@ -1,5 +1,6 @@
 """django-q2's `qcluster`, sized for a small machine: without the web's system checks, with
-the task modules loaded before the fork, and with the sentinel in this process (`run_sentinel`).
+the task modules loaded before the fork, with the sentinel in this process (`run_sentinel`)
+and the pusher and monitor as its threads (`ThreadedSentinel`): two processes, not five.
 
 Django runs the system checks before a management command. Some of them load what only the
 web serves, and it would then sit in each of the cluster's processes (sentinel, pusher,
@@ -19,7 +20,11 @@ import threading
 import uuid
 
 from django.core import checks
+from django_q.brokers import get_broker
+from django_q.cluster import Sentinel, get_mp_context
 from django_q.management.commands.qcluster import Command as QClusterCommand
+from django_q.monitor import monitor
+from django_q.pusher import pusher
 
 WEB_ONLY_TAGS = {
     checks.Tags.urls,
@@ -86,6 +91,32 @@ class Command(QClusterCommand):
         run_sentinel()
 
 
+class ThreadedSentinel(Sentinel):
+    """django-q2's Sentinel with the pusher and the monitor as threads of the sentinel's
+    process instead of processes of their own.
+
+    Both spend their lives waiting (the pusher polls the broker every `poll` seconds, the
+    monitor waits on the result queue), and each process of theirs held about 20 MB of
+    pages of its own. Their code is django-q2's own; the guard loop sees a dead thread as
+    it sees a dead process and starts another. Only the workers, which run the tasks and
+    are stopped for a timeout, stay processes. Each thread gets a broker of its own: the
+    ORM broker's database connections are per thread."""
+
+    def spawn_pusher(self) -> threading.Thread:
+        return self.thread(pusher, self.task_queue, self.event_out, get_broker())
+
+    def spawn_monitor(self) -> threading.Thread:
+        return self.thread(monitor, self.result_queue, get_broker())
+
+    @staticmethod
+    def thread(target, *args) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=f"q-{target.__name__}")
+        thread.daemon = True
+        thread.pid = os.getpid()  # what the cluster's status reports for it
+        thread.start()
+        return thread
+
+
 def run_sentinel():
     """django-q2's cluster with its sentinel in this process.
 
@@ -93,15 +124,13 @@ def run_sentinel():
     Python process with a copy of every page the others touch (about 7 MB, measured), doing
     nothing. Here the sentinel (which spawns, guards and stops the pusher, monitor and
     workers, runs the scheduler and reports the status) runs in the command's own process,
-    and SIGTERM or SIGINT sets its stop event as `Cluster.stop` does. The processes it forks
+    and SIGTERM or SIGINT sets its stop event as `Cluster.stop` does. The workers it forks
     get the signal handling the sentinel gives them in django-q2 (SIGTERM ends them, SIGINT
     is ignored).
     """
-    from django_q.cluster import Sentinel, get_mp_context
-
     context = get_mp_context()
     stop_event, start_event = context.Event(), context.Event()
-    sentinel = Sentinel(stop_event, start_event, uuid.uuid4(), start=False)
+    sentinel = ThreadedSentinel(stop_event, start_event, uuid.uuid4(), start=False)
 
     def stop(signum, frame):
         # Not stop_event.set() here: the handler runs in the thread that may be inside
