@@ -34,6 +34,10 @@ _time_limit: ContextVar[float | None] = ContextVar("plane_time_limit", default=N
 MIN_SECONDS_LEFT = 0.2
 
 
+def _items_path_under(workspace: str, project_id: str, form: str) -> str:
+    return f"/workspaces/{workspace}/projects/{project_id}/{form}/"
+
+
 @contextmanager
 def time_limit(at: float | None) -> Iterator[None]:
     """Bound every Plane call made inside by the monotonic time `at` (None: no bound).
@@ -185,9 +189,24 @@ class PlaneClient:
         cursor: str | None = None,
     ) -> PlaneResult:
         """One page of the work items list: `data` is Plane's page object (`results`,
-        `next_cursor`, `next_page_results`), for callers that stop or resume mid-list."""
-        path = self._items_path(workspace, project_id)
-        return self._page(path, {"fields": ",".join(fields), "order_by": order_by}, cursor)
+        `next_cursor`, `next_page_results`), for callers that stop or resume mid-list.
+
+        With the path form not yet known, the page itself finds it out (no probe first):
+        read under each form in turn until one is not Plane's 404, and remember it."""
+        params = {"fields": ",".join(fields), "order_by": order_by}
+        known = self.path_form if self.path_form != "auto" else self._known_path_form()
+        if known:
+            return self._page(_items_path_under(workspace, project_id, known), params, cursor)
+        first = None
+        for form in PATH_FORMS:
+            page = self._page(_items_path_under(workspace, project_id, form), params, cursor)
+            if page.ok:
+                self._remember_path_form(form)
+                return page
+            if page.status != 404:
+                return page  # cannot tell now (down, rate-limited): found out next time
+            first = first or page
+        return first  # 404 under every form: the project is gone, or the key may not see it
 
     def add_comment(
         self, workspace: str, project_id: str, work_item_id: str, html: str, *, reserve: int = 0
@@ -226,8 +245,7 @@ class PlaneClient:
     # --- paths ---------------------------------------------------------------------------
 
     def _items_path(self, workspace: str, project_id: str) -> str:
-        form = self._path_form(workspace, project_id)
-        return f"/workspaces/{workspace}/projects/{project_id}/{form}/"
+        return _items_path_under(workspace, project_id, self._path_form(workspace, project_id))
 
     def _item_path(self, workspace: str, project_id: str, work_item_id: str) -> str:
         return f"{self._items_path(workspace, project_id)}{work_item_id}/"
@@ -236,20 +254,25 @@ class PlaneClient:
         """`work-items`, or `issues` on servers before v1.1.0: from settings, or found once."""
         if self.path_form != "auto":
             return self.path_form
-        cache_key = f"stageboard:plane-path-form:{self.base_url}"
-        form = cache.get(cache_key)
+        form = self._known_path_form()
         if form is None:
             form = self._detect_path_form(workspace, project_id)
             if form:
-                cache.set(cache_key, form, timeout=24 * 3600)
+                self._remember_path_form(form)
         return form or PATH_FORMS[0]
+
+    def _known_path_form(self) -> str | None:
+        return cache.get(f"stageboard:plane-path-form:{self.base_url}")
+
+    def _remember_path_form(self, form: str) -> None:
+        logger.info("plane: this server routes work items under /%s/", form)
+        cache.set(f"stageboard:plane-path-form:{self.base_url}", form, timeout=24 * 3600)
 
     def _detect_path_form(self, workspace: str, project_id: str) -> str | None:
         for form in PATH_FORMS:
-            path = f"/workspaces/{workspace}/projects/{project_id}/{form}/"
+            path = _items_path_under(workspace, project_id, form)
             result = self._request("GET", path, params={"per_page": 1, "fields": "id"})
             if result.ok:
-                logger.info("plane: this server routes work items under /%s/", form)
                 return form
             if result.status != 404:
                 return None  # cannot tell now (down, rate-limited): ask again next time

@@ -177,6 +177,34 @@ def test_old_servers_are_detected_once_and_spoken_to_under_issues(settings):
         assert all("/issues/" in p for p in paths[-2:])
 
 
+@pytest.mark.parametrize(
+    "forms,read_under",
+    [
+        (("work-items", "issues"), ["work-items", "work-items"]),
+        (("issues",), ["work-items", "issues", "issues"]),  # an old server: 404, then issues
+    ],
+)
+def test_a_list_page_finds_the_path_form_itself_without_a_probe(forms, read_under):
+    with PlaneStandIn(api_key=PLANE_KEY, path_forms=forms) as server:
+        project = server.add_project("acme")
+        item = server.add_work_item("acme", project, "Fix login")
+        client = client_for(server, path_form="auto")
+        page = client.work_items_page("acme", project, fields=("id",), order_by="-updated_at")
+        assert page.ok and [i["id"] for i in page.data["results"]] == [item]
+        assert client.get_work_item("acme", project, item).ok  # the form is known now
+        assert [c.path.split("/")[7] for c in server.requests] == read_under
+        assert all(c.query.get("per_page") != "1" for c in server.requests)  # no probe
+
+
+def test_a_list_page_of_a_project_gone_under_every_form_is_plane_s_404(plane):
+    client = client_for(plane, path_form="auto")
+    gone = "00000000-0000-4000-8000-000000000000"
+    page = client.work_items_page("acme", gone, fields=("id",), order_by="-updated_at")
+    assert (page.ok, page.status) == (False, 404)
+    assert len(plane.requests) == 2  # one read a form, and nothing remembered
+    assert client._known_path_form() is None
+
+
 def test_the_path_form_can_be_fixed_by_setting(plane, project):
     item = plane.add_work_item("acme", project, "Fix login")
     assert client_for(plane, path_form="issues").get_work_item("acme", project, item).ok

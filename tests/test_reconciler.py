@@ -347,6 +347,28 @@ def test_a_sweep_leaves_half_of_the_budget_to_the_sync(plane, plane_project, set
     assert PlaneClient.from_settings().budget.acquire() == 0  # the sync still has room
 
 
+def test_a_first_full_sweep_with_the_default_settings_reads_pages_and_states_only(plane):
+    """Nothing known yet (no states cached, the path form not found out: PLANE_API_PATHS
+    is auto, and each test has its own cache): a page a call, the states once a project,
+    nothing else; no probe of the list before reading it."""
+    projects = 2
+    for p in range(projects):
+        project_id = plane.add_project(f"ws{p}", states=DEFAULT_STATES + PIPELINE_STATES)
+        PlaneProject.objects.create(project_id=project_id, workspace_slug=f"ws{p}", repo="shop")
+        for n in range(150):
+            plane.add_work_item(f"ws{p}", project_id, f"{n}", state="Todo")
+    plane.reset_log()
+
+    run = reconcile(full=True)
+
+    pages, states_reads = projects * 2, projects
+    assert (run.complete, run.items_seen) == (True, projects * 150)
+    assert run.plane_calls == len(plane.requests) == pages + states_reads
+    assert len(list_calls(plane)) == pages
+    assert len(plane.calls("GET", "/states/")) == states_reads
+    assert all(r.query.get("per_page") == "100" for r in list_calls(plane))
+
+
 @pytest.mark.parametrize("items_per_project,projects", [(1000, 1), (1000, 10)])
 def test_a_full_sweep_costs_one_call_per_page_and_constant_queries_per_page(
     plane, settings, items_per_project, projects
