@@ -28,7 +28,8 @@ RUN_SECONDS = 5.0
 def drain_git_events(max_seconds: float | None = None) -> dict:
     """Work off due events until none is left or `max_seconds` (RUN_SECONDS) pass."""
     cache.delete(DRAIN_QUEUED)  # events stored from now on queue a fresh run
-    deadline = time.monotonic() + (max_seconds or RUN_SECONDS)
+    started = time.monotonic()
+    deadline = started + (max_seconds or RUN_SECONDS)
     outcomes: Counter = Counter()
     while True:
         batch = inbox.claim(
@@ -36,11 +37,14 @@ def drain_git_events(max_seconds: float | None = None) -> dict:
         )
         for pk, _body in batch:
             outcomes[str(process_event(pk))] += 1
-        if len(batch) < BATCH:
-            break
         if time.monotonic() >= deadline:
-            request_drain()
+            if len(batch) == BATCH:
+                request_drain(trust=False)
             break
+        if len(batch) < BATCH:
+            if inbox.settled(started):
+                break
+            time.sleep(inbox.SETTLE_SECONDS / 3)  # events stored on a trusted request
     if outcomes:
         logger.info(
             "git events drain: %s",

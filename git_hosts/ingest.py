@@ -27,9 +27,10 @@ ACTION_MAX = GitEvent._meta.get_field("action").max_length
 PATH_MAX = GitEvent._meta.get_field("repo_path").max_length
 
 
-def request_drain() -> None:
-    """Queue a drain unless one is queued and has not started yet."""
-    inbox.request_run(DRAIN, DRAIN_QUEUED, name="git events drain")
+def request_drain(*, trust: bool = True) -> None:
+    """Queue a drain unless one is queued and has not started yet (`inbox.request_run`;
+    a drain queuing its successor does not trust)."""
+    inbox.request_run(DRAIN, DRAIN_QUEUED, name="git events drain", trust=trust)
 
 
 def envelope(provider: str, payload: dict) -> tuple[str, str]:

@@ -54,9 +54,10 @@ DRAIN = "plane_integration.drain.drain_deliveries"
 DRAIN_QUEUED = "stageboard:webhook-drain-queued"
 
 
-def request_drain() -> None:
-    """Queue a drain unless one is queued and has not started yet."""
-    inbox.request_run(DRAIN, DRAIN_QUEUED, name="webhook drain")
+def request_drain(*, trust: bool = True) -> None:
+    """Queue a drain unless one is queued and has not started yet (`inbox.request_run`;
+    a drain queuing its successor does not trust)."""
+    inbox.request_run(DRAIN, DRAIN_QUEUED, name="webhook drain", trust=trust)
 
 
 def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:

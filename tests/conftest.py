@@ -16,6 +16,17 @@ def fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def ask_the_cache_every_time(monkeypatch):
+    """Each test has its own cache (below): a process's trust in a drain queued in an
+    earlier test's cache must not carry over, and drains need not wait for trusted rows.
+    tests/test_inbox.py checks the trust itself."""
+    from pipeline import inbox
+
+    monkeypatch.setattr(inbox, "FLAG_TRUST_SECONDS", 0)
+    monkeypatch.setattr(inbox, "SETTLE_SECONDS", 0)
+
+
+@pytest.fixture(autouse=True)
 def private_cache(settings, tmp_path):
     """Each test gets its own cache, so cluster status never leaks between tests."""
     settings.CACHES = {

@@ -6,6 +6,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
+from django.db import connection
 
 from pipeline.wsgi import application
 from plane_integration.models import WebhookDelivery
@@ -71,3 +72,25 @@ def test_the_rest_of_the_site_keeps_its_middleware(shipped):
     assert requests.get(f"{shipped}/healthz").status_code in (200, 503)
     api = requests.get(f"{shipped}/api/tasks/")
     assert api.status_code in (401, 403) and "detail" in api.json()
+
+
+def test_a_webhook_on_a_connection_that_died_is_stored_on_a_new_one(shipped):
+    """The webhook handler skips Django's health check; the INSERT finds the dead
+    connection and is sent again on a new one, instead of answering 503."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    fixture_project()
+    (name, body, headers), *_ = captured()
+    first = requests.post(f"{shipped}/webhooks/plane/", data=body, headers=headers, timeout=10)
+    assert first.status_code == 202  # the server's thread now keeps a connection
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchall(), "no other connection to end"
+    other = body.replace(b'"', b' "', 1)  # another body: not a repeat
+    headers = {**headers, "X-Plane-Signature": signature(other, SECRET)}
+    second = requests.post(f"{shipped}/webhooks/plane/", data=other, headers=headers, timeout=10)
+    assert second.status_code == 202, second.text
+    assert WebhookDelivery.objects.filter(body=other).exists()

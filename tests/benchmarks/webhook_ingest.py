@@ -313,7 +313,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rate", type=int, default=4000, help="most requests a second expected")
+    parser.add_argument("--rate", type=int, default=6000, help="most requests a second expected")
     parser.add_argument("--profile", help="py-spy samples: web to FILE, cluster to FILE.cluster")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     parser.add_argument(
@@ -380,9 +380,10 @@ def main() -> int:
         at_rest = snapshot(web, cluster)
         if args.profile:
             for pid, suffix in ((web.pid, ""), (cluster.pid, ".cluster")):
+                # --gil: only samples holding the GIL, i.e. where a process's time goes.
                 profilers.append(subprocess.Popen(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses",
-                     "--format", "raw", "--rate", "200", "-o", args.profile + suffix,
+                     "--gil", "--format", "raw", "--rate", "200", "-o", args.profile + suffix,
                      "--pid", str(pid)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 ))  # fmt: skip
