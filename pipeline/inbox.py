@@ -9,6 +9,7 @@ way to do each:
 - `claim`: take a batch of due rows with one UPDATE ... RETURNING.
 """
 
+import functools
 import time
 from datetime import timedelta
 
@@ -29,21 +30,15 @@ def insert(model, values: dict):
     """INSERT one row and return it: the statement `objects.create` would send, with each
     value prepared by its field as the ORM does, but without the ORM's query compiler
     (which cost more than the INSERT itself). Model signals are not sent; none listens."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields, sql, returning = _insert_plan(model, connection.vendor)
     row = model(**values)  # fills in the defaults
-    for field in fields:
-        if getattr(field, "auto_now_add", False):
-            setattr(row, field.attname, timezone.now())
-    quote = connection.ops.quote_name
-    # SQLite tells the new id without RETURNING, whose row would keep the statement (and
-    # the database's write lock) open until it is read.
-    returning = "" if connection.vendor == "sqlite" else f" RETURNING {quote('id')}"
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}){returning}"
-    )
-    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    now = timezone.now()
+    params = []
+    for field, stamped in fields:
+        value = now if stamped else getattr(row, field.attname)
+        if stamped:
+            setattr(row, field.attname, now)
+        params.append(None if value is None else field.get_db_prep_save(value, connection))
     try:
         row.pk = _execute_insert(sql, params, returning)
     except (OperationalError, InterfaceError):
@@ -56,6 +51,23 @@ def insert(model, values: dict):
         row.pk = _execute_insert(sql, params, returning)
     row._state.adding = False
     return row
+
+
+@functools.cache
+def _insert_plan(model, vendor: str) -> tuple[list, str, str]:
+    """A model's INSERT, once per process: its columns (with whether each is stamped
+    with the time, `auto_now_add`), the SQL and its RETURNING clause. SQLite tells the new
+    id without RETURNING, whose row would keep the statement (and the database's write
+    lock) open until it is read."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    returning = "" if vendor == "sqlite" else f" RETURNING {quote('id')}"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}){returning}"
+    )
+    return [(f, getattr(f, "auto_now_add", False)) for f in fields], sql, returning
 
 
 def _execute_insert(sql: str, params: list, returning: str) -> int:
