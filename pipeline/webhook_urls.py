@@ -2,7 +2,8 @@
 
 A request under /webhooks/ is resolved here, not in pipeline.urls, so it is matched against
 a handful of patterns instead of the whole site's, and a worker that only took webhooks never
-imports the admin or the API. The endpoints are the same modules pipeline.urls includes.
+imports the admin or the API. The endpoints are the same modules pipeline.urls includes,
+named as strings: pipeline, the lowest floor, imports no app above it.
 """
 
 from django.urls import include, path
