@@ -53,9 +53,9 @@ def envelope(provider: str, payload: dict) -> tuple[str, str]:
 
 def store(
     provider: str, event: str, delivery_id: str, payload: dict, body: bytes
-) -> tuple[GitEvent, bool]:
-    """Store a verified delivery once; (row, stored now). A host's redelivery keeps its
-    delivery id, so that is the key; without one, the body's hash is."""
+) -> tuple[int, str, bool]:
+    """Store a verified delivery once; (its id, its outcome, stored now). A host's
+    redelivery keeps its delivery id, so that is the key; without one, the body's hash is."""
     key = delivery_id or f"sha256:{hashlib.sha256(body).hexdigest()}"
     action, path = envelope(provider, payload)
     used = event in USED[provider]
@@ -77,12 +77,15 @@ def store(
     try:
         if connection.in_atomic_block:  # a savepoint, so a repeat leaves the caller's intact
             with transaction.atomic():
-                row = inbox.insert(GitEvent, fields)
+                pk = inbox.insert(GitEvent, fields)
         else:
-            row = inbox.insert(GitEvent, fields)
+            pk = inbox.insert(GitEvent, fields)
     except IntegrityError:
-        return GitEvent.objects.get(dedupe_key=fields["dedupe_key"]), False
+        pk, outcome = GitEvent.objects.values_list("pk", "outcome").get(
+            dedupe_key=fields["dedupe_key"]
+        )
+        return pk, outcome, False
     if used:
         # Robust: the event is stored whatever happens here; the schedule drains it anyway.
         transaction.on_commit(request_drain, robust=True)
-    return row, True
+    return pk, fields["outcome"], True

@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from http import HTTPStatus as status
 
 from django.conf import settings
-from django.http import JsonResponse
-from django.utils.decorators import method_decorator
-from django.views import View
-from django.views.decorators.csrf import csrf_exempt
 
 from git_hosts import signatures
 from git_hosts.ingest import store
 from git_hosts.models import GitEvent, Provider
 from pipeline.api_errors import DATABASE_UNAVAILABLE, database_unavailable
 from pipeline.text import storable
-from pipeline.webhook_edge import oversized, refuse
+from pipeline.webhook_edge import WebhookView, answer, oversized, refuse
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +69,10 @@ class Edge:
         return headers.get("X-Forgejo-Delivery") or headers.get("X-Gitea-Delivery", "")
 
 
-@method_decorator(csrf_exempt, name="dispatch")  # the signature is the authentication
-class GitWebhookView(View):
+class GitWebhookView(WebhookView):
     """One host's webhook. A plain Django view, like Plane's: no parser, authentication
     or content negotiation of DRF's applies; the signature authenticates."""
 
-    http_method_names = ["post"]
     edge: Edge
 
     def post(self, request):
@@ -123,13 +117,12 @@ class GitWebhookView(View):
         if not isinstance(payload, dict):
             return refuse(status.BAD_REQUEST, "The body is not a JSON object.")
         try:
-            row, stored = store(edge.provider, event, delivery_id, payload, body)
+            pk, outcome, stored = store(edge.provider, event, delivery_id, payload, body)
         except DATABASE_UNAVAILABLE as exc:  # nothing was stored: the host delivers it again
             return database_unavailable(request, exc)
-        answer = {"event": row.pk, "outcome": row.outcome}
         if not stored:
-            return JsonResponse({"status": "duplicate", **answer}, status=status.OK)
-        return JsonResponse({"status": "accepted", **answer}, status=status.ACCEPTED)
+            return answer(status.OK, {"status": "duplicate", "event": pk, "outcome": outcome})
+        return answer(status.ACCEPTED, {"status": "accepted", "event": pk, "outcome": outcome})
 
 
 class GitHubWebhookView(GitWebhookView):

@@ -12,10 +12,18 @@ way to do each:
 import functools
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, connection
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+)
 from django.utils import timezone
 
 _broker = None
@@ -26,73 +34,152 @@ SETTLE_SECONDS = 0.3
 _asked: dict[str, float] = {}  # flag -> when this process last found it set or set it
 
 
-def insert(model, values: dict):
-    """INSERT one row and return it: the statement `objects.create` would send, with each
-    value prepared by its field as the ORM does, but without the ORM's query compiler
-    (which cost more than the INSERT itself). Model signals are not sent; none listens."""
-    fields, sql, returning = _insert_plan(model, connection.vendor)
-    row = model(**values)  # fills in the defaults
+def insert(model, values: dict) -> int:
+    """INSERT one row and return its id: the statement `objects.create(**values)` would
+    send, each value prepared by its field as the ORM prepares it, but without building a
+    model instance or running the ORM's query compiler (which together cost more than the
+    INSERT itself). Model signals are not sent; none listens."""
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each use of `connection` looks it up again
+    plan = _insert_plan(model, conn.vendor)
+    unknown = values.keys() - plan.names
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
     now = timezone.now()
     params = []
-    for field, stamped in fields:
-        value = now if stamped else getattr(row, field.attname)
+    for name, field, stamped, text, default in plan.columns:
         if stamped:
-            setattr(row, field.attname, now)
-        params.append(None if value is None else field.get_db_prep_save(value, connection))
+            value = now
+        elif name in values:
+            value = values[name]
+        elif default is not _EACH_ROW:
+            params.append(default)
+            continue
+        else:
+            value = field.get_default()
+        if value is None or (text and isinstance(value, str)):
+            params.append(value)  # what the field would send: the value as it is
+        else:
+            params.append(field.get_db_prep_save(value, conn))
     try:
-        row.pk = _execute_insert(sql, params, returning)
+        return _execute_insert(conn, plan, params)
     except (OperationalError, InterfaceError):
         # The webhook handler (pipeline.wsgi) skips Django's health check, a round trip
         # before every request: this INSERT is the check. A connection kept from an
         # earlier request that died meanwhile gets the INSERT once more on a new one.
-        if connection.in_atomic_block or connection.is_usable():
+        if conn.in_atomic_block or conn.is_usable():
             raise  # not a dead connection: the database refused, or is away
-        connection.close()
-        row.pk = _execute_insert(sql, params, returning)
-    row._state.adding = False
-    return row
+        conn.close()
+        return _execute_insert(conn, plan, params)
+
+
+class _Plan(NamedTuple):
+    names: frozenset  # the fields a row may be given
+    # (attname, field, stamped with the time, text sent as it is, the prepared default
+    # or _EACH_ROW when the default is made for each row)
+    columns: list
+    sql: str  # for Django's cursor: %s placeholders
+    driver_sql: str  # for the driver's: SQLite's are ?
+    returning: bool
+
+
+_EACH_ROW = object()
+
+
+def _prepared_default(field, conn):
+    """A fixed default (a constant, or none: "" or NULL) as the field sends it, prepared
+    once; a callable default is called for each row, as the ORM calls it."""
+    if field.has_default() and callable(field.default):
+        return _EACH_ROW
+    return field.get_db_prep_save(field.get_default(), conn)
+
+
+def _text_as_is(field) -> bool:
+    """Whether the field sends text as it is: a text field prepared as Django prepares
+    one (it only checks that the value is text), not a subclass that converts it."""
+    cls = type(field)
+    return any(
+        isinstance(field, base)
+        and cls.to_python is base.to_python
+        and cls.get_prep_value is base.get_prep_value
+        and cls.get_db_prep_value is models.Field.get_db_prep_value
+        and cls.get_db_prep_save is models.Field.get_db_prep_save
+        for base in (models.CharField, models.TextField)
+    )
 
 
 @functools.cache
-def _insert_plan(model, vendor: str) -> tuple[list, str, str]:
-    """A model's INSERT, once per process: its columns (with whether each is stamped
-    with the time, `auto_now_add`), the SQL and its RETURNING clause. SQLite tells the new
-    id without RETURNING, whose row would keep the statement (and the database's write
-    lock) open until it is read."""
+def _insert_plan(model, vendor: str) -> _Plan:
+    """A model's INSERT, once per process: its columns, the SQL and whether it returns the
+    id. SQLite tells the new id without RETURNING, whose row would keep the statement (and
+    the database's write lock) open until it is read."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    returning = "" if vendor == "sqlite" else f" RETURNING {quote('id')}"
+    conn = connections[DEFAULT_DB_ALIAS]
+    quote = conn.ops.quote_name
+    returning = vendor != "sqlite"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}){returning}"
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+        + (f" RETURNING {quote('id')}" if returning else "")
     )
-    return [(f, getattr(f, "auto_now_add", False)) for f in fields], sql, returning
+    columns = [
+        (
+            f.attname,
+            f,
+            getattr(f, "auto_now_add", False),
+            _text_as_is(f),
+            _prepared_default(f, conn),
+        )
+        for f in fields
+    ]
+    driver_sql = sql.replace("%s", "?") if vendor == "sqlite" else sql
+    return _Plan(frozenset(f.attname for f in fields), columns, sql, driver_sql, returning)
 
 
-def _execute_insert(sql: str, params: list, returning: str) -> int:
-    with _insert_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0] if returning else cursor.lastrowid
+def _execute_insert(conn, plan: _Plan, params: list) -> int:
+    """Send the INSERT; return the new id.
+
+    Outside a transaction, with no query log or execute wrapper in place (the request
+    path in production), on the driver's own cursor under Django's error translation:
+    Django's cursor wrappers cost as much as the driver's execute (measured in
+    tests/benchmarks/webhook_ingest.py). Otherwise on Django's cursor, so a transaction's
+    checks, a test's query capture and execute wrappers see it as any other query.
+
+    On PostgreSQL the cursor is one whose values are bound by the server, not quoted into
+    the SQL text by the client as Django's cursors do: the body goes as bytes, not as an
+    escaped literal that the client builds and the server parses again (the quoting was
+    the largest part of the INSERT's CPU, measured with py-spy)."""
+    if conn.in_atomic_block or conn.queries_logged or conn.execute_wrappers:
+        with _django_cursor(conn) as cursor:
+            cursor.execute(plan.sql, params)
+            return cursor.fetchone()[0] if plan.returning else cursor.lastrowid
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    with conn.wrap_database_errors:
+        if conn.vendor == "sqlite":
+            return conn.connection.execute(plan.driver_sql, params).lastrowid
+        with _server_binding_cursor(conn.connection) as cursor:
+            cursor.execute(plan.driver_sql, params)
+            return cursor.fetchone()[0]
 
 
-def _insert_cursor():
-    """Django's cursor; on PostgreSQL one whose values are bound by the server, not quoted
-    into the SQL text by the client as Django's cursors do: the body goes as bytes, not as
-    an escaped literal that the client builds and the server parses again (the quoting was
-    the largest part of the web's CPU in the INSERT, measured with py-spy). It is wrapped
-    as Django wraps its own: errors, query logging and execute wrappers apply."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+def _django_cursor(conn):
+    if conn.vendor != "postgresql":
+        return conn.cursor()
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    raw = _server_binding_cursor(conn.connection)
+    if conn.queries_logged:
+        return conn.make_debug_cursor(raw)
+    return conn.make_cursor(raw)
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+
+def _server_binding_cursor(driver_connection):
+    from django.db.backends.postgresql.base import ServerBindingCursor  # needs psycopg
+
+    return ServerBindingCursor(driver_connection)
 
 
 def request_run(

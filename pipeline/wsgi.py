@@ -6,11 +6,14 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 from django.db import connection
+from django.urls import set_urlconf
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pipeline.settings")
 
 WEBHOOKS = "/webhooks/"
 WEBHOOK_URLCONF = "pipeline.webhook_urls"
+# The most matches the webhook handler keeps: one a fixed path of its URLconf.
+KEPT_MATCHES = 32
 
 
 class WebhookHandler(WSGIHandler):
@@ -21,6 +24,10 @@ class WebhookHandler(WSGIHandler):
     cost more than the signature check and the INSERT (measured in
     tests/benchmarks/webhook_ingest.py). Requests resolve in pipeline.webhook_urls.
     """
+
+    def __init__(self):
+        super().__init__()
+        self.matches = {}  # path -> its ResolverMatch, for the fixed paths
 
     def load_middleware(self, is_async=False):
         from pipeline.middleware import JsonErrorsMiddleware
@@ -38,6 +45,20 @@ class WebhookHandler(WSGIHandler):
         # kept one died (pipeline.inbox.insert).
         connection.health_check_done = True
         return super().get_response(request)
+
+    def resolve_request(self, request):
+        """The webhook URLconf's paths are fixed (no converters): a path resolves to the
+        same view every time, so its match is kept rather than searched for on every
+        delivery. An unknown path is resolved (and refused, 404) each time."""
+        match = self.matches.get(request.path_info)
+        if match is None:
+            match = super().resolve_request(request)
+            if not match.args and not match.kwargs and len(self.matches) < KEPT_MATCHES:
+                self.matches[request.path_info] = match
+            return match
+        set_urlconf(WEBHOOK_URLCONF)  # as a resolved request leaves it
+        request.resolver_match = match
+        return match
 
 
 class Dispatcher:

@@ -60,9 +60,10 @@ def request_drain(*, trust: bool = True) -> None:
     inbox.request_run(DRAIN, DRAIN_QUEUED, name="webhook drain", trust=trust)
 
 
-def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDelivery, bool]:
-    """Store a verified delivery once; (row, stored now). One INSERT: the delivery table is
-    the queue (plane_integration.drain), so a stored pending delivery is queued work.
+def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[int, str, bool]:
+    """Store a verified delivery once; (its id, its state, stored now). One INSERT: the
+    delivery table is the queue (plane_integration.drain), so a stored pending delivery is
+    queued work.
 
     A repeat is refused by the unique dedupe key, also when copies arrive at the same
     moment. Once the row commits, a drain is asked for (at most one waits at a time).
@@ -81,16 +82,19 @@ def store(delivery: Delivery, body: bytes, delivery_id: str) -> tuple[WebhookDel
     try:
         if connection.in_atomic_block:  # a savepoint, so a repeat leaves the caller's intact
             with transaction.atomic():
-                row = inbox.insert(WebhookDelivery, fields)
+                pk = inbox.insert(WebhookDelivery, fields)
         else:  # autocommit: the INSERT is its own transaction, no BEGIN/COMMIT round trips
-            row = inbox.insert(WebhookDelivery, fields)
+            pk = inbox.insert(WebhookDelivery, fields)
     except IntegrityError:
-        return WebhookDelivery.objects.get(dedupe_key=delivery.dedupe_key), False
+        pk, state = WebhookDelivery.objects.values_list("pk", "state").get(
+            dedupe_key=delivery.dedupe_key
+        )
+        return pk, state, False
     if not echo:
         # Robust: the delivery is stored whatever happens here (a cache outage, say), so
         # the answer stays 202 and the drain's schedule picks it up within a minute.
         transaction.on_commit(request_drain, robust=True)
-    return row, True
+    return pk, fields["state"], True
 
 
 def process_delivery(pk: int) -> str:
