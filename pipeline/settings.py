@@ -183,6 +183,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # than the webhook endpoint's whole work.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (
+    DATABASE_PREPARED_STATEMENTS
+):
+    # Half of PostgreSQL's CPU per webhook INSERT is planning it. Django's own cursors
+    # bind on the client and are never prepared, so this reaches only the webhook
+    # INSERT (pipeline/inbox), which binds on the server. A pooler in transaction mode
+    # that cannot carry prepared statements (PgBouncer before 1.21) needs it off.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

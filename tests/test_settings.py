@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("DATABASE_URL", "REDIS_URL", "DJANGO_", "Q_", "STAGEBOARD_", "HEALTHZ_", "PLANE_", "LOG_")
+OURS = ("DATABASE_", "REDIS_URL", "DJANGO_", "Q_", "STAGEBOARD_", "HEALTHZ_", "PLANE_", "LOG_")
 
 PROBE = """
 import json
@@ -56,7 +56,17 @@ def test_database_url_switches_to_postgresql(tmp_path):
         "stageboard",
         "db.internal",
     )
+    assert s["options"] == {"prepare_threshold": 5}  # the webhook INSERT, planned once
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
+    s = settings_for(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@db.internal:5432/stageboard",
+        DATABASE_PREPARED_STATEMENTS="false",
+    )
     assert s["options"] == {}
+    assert "prepare_threshold" not in settings_for(tmp_path)["options"]  # SQLite: none
 
 
 def test_redis_url_switches_the_shared_cache_to_redis(tmp_path):
