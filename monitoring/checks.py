@@ -12,7 +12,6 @@ from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
-import jsonpath_rfc9535 as jsonpath
 import requests
 from django.conf import settings
 
@@ -151,6 +150,10 @@ def validate_promql(query: str, timeout: float) -> None:
 @lru_cache(maxsize=1024)  # every tick reads the same few paths again
 def compile_json_path(path: str):
     """The compiled JSONPath (RFC 9535); CheckRefused says what is wrong with it."""
+    # Imported on the first HTTP check, not with the app: about 2 MB (with its regex
+    # engine) in each process tree, which a team without HTTP checks never needs.
+    import jsonpath_rfc9535 as jsonpath
+
     try:
         return jsonpath.compile(path)
     except jsonpath.JSONPathError as exc:
