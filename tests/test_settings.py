@@ -97,6 +97,7 @@ def test_a_dotenv_file_fills_in_but_never_overrides(tmp_path):
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be true or false, not 'maybe'"),
         ({"Q_WORKERS": "two"}, "Q_WORKERS must be a whole number, not 'two'"),
         ({"Q_WORKERS": "0"}, "Q_WORKERS must be at least 1, not 0"),
+        ({"Q_NICE": "20"}, "Q_NICE must be at most 19, not 20"),
         (
             {"Q_TIMEOUT": "120", "Q_RETRY": "60"},
             "Q_RETRY (60) must be greater than Q_TIMEOUT (120)",

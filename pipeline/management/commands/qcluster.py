@@ -19,6 +19,7 @@ import signal
 import threading
 import uuid
 
+from django.conf import settings
 from django.core import checks
 from django_q.brokers import get_broker
 from django_q.cluster import Sentinel, get_mp_context
@@ -83,12 +84,22 @@ class Command(QClusterCommand):
     def handle(self, *args, **options):
         if options.get("run_once") or options.get("cluster_name"):
             return super().handle(*args, **options)
+        yield_the_cpu()
         warm_up()
         # The cluster forks its pusher, monitor and workers from this process: take
         # everything loaded so far out of the cyclic GC, so a collection does not copy each
         # shared page into each process.
         gc.freeze()
         run_sentinel()
+
+
+def yield_the_cpu():
+    """Lower this process's priority to Q_NICE (never raise it: an unprivileged process
+    cannot, and a supervisor's own nice value is kept when it is lower still). The workers
+    fork from this process and inherit it."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if settings.Q_NICE > current:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.Q_NICE)
 
 
 class ThreadedSentinel(Sentinel):
