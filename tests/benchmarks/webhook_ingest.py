@@ -14,7 +14,8 @@ deliveries were worked off. wrk (Debian's `wrk`) sends unique signed Plane-like 
 answer is counted against the deliveries stored (`lost`) and the cluster's working off of
 what is still pending is timed (`backlog_seconds`). Memory is RSS and PSS
 (/proc/PID/smaps_rollup, shared pages counted once) of the web processes and the cluster's,
-at rest after the warm-up and at the end of the load.
+at rest after the warm-up (before the floor starts, so no page is shared with it) and at the
+end of the load.
 
     .venv/bin/python tests/benchmarks/webhook_ingest.py --db sqlite
     createdb -h 127.0.0.1 -U postgres ingest_bench   # once
@@ -362,22 +363,25 @@ def main() -> int:
         [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    floor = start_gunicorn(
-        ["tests.benchmarks.floor_app:application", "-k", "gthread", "-w", "2",
-         "--threads", "4", "-c", "/dev/null", "-b", f"127.0.0.1:{floor_port}",
-         "--log-level", "warning"],
-        floor_env, floor_port,
-    )  # fmt: skip
     stageboard_url = f"http://127.0.0.1:{port}{hook_path}"
     floor_url = f"http://127.0.0.1:{floor_port}/webhooks/plane/"
+    floor = None
     profilers = []
     rounds = []
     try:
-        load(floor_url, bodies(5000, args.source), 1, 4)  # warm-up
-        load(stageboard_url, bodies(5000, args.source), 1, 4)
+        load(stageboard_url, bodies(5000, args.source), 1, 4)  # warm-up
         wait_drained(120, args.source)
         time.sleep(3)
+        # At rest before the floor starts: no page Stageboard maps (libpython, psycopg's
+        # libraries) is shared with the floor's processes, which would lower its PSS.
         at_rest = snapshot(web, cluster)
+        floor = start_gunicorn(
+            ["tests.benchmarks.floor_app:application", "-k", "gthread", "-w", "2",
+             "--threads", "4", "-c", "/dev/null", "-b", f"127.0.0.1:{floor_port}",
+             "--log-level", "warning"],
+            floor_env, floor_port,
+        )  # fmt: skip
+        load(floor_url, bodies(5000, args.source), 1, 4)  # warm-up
         if args.profile:
             for pid, suffix in ((web.pid, ""), (cluster.pid, ".cluster")):
                 # --gil: only samples holding the GIL, i.e. where a process's time goes.
@@ -425,7 +429,7 @@ def main() -> int:
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
-        stop([cluster, web, floor])
+        stop([cluster, web, *([floor] if floor else [])])
 
     hooks = [r["stageboard"] for r in rounds]
     floors = [r["floor"] for r in rounds]
