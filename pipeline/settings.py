@@ -186,9 +186,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (
-    DATABASE_PREPARED_STATEMENTS
-):
+_postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if _postgresql and DATABASE_PREPARED_STATEMENTS:
     # Half of PostgreSQL's CPU per webhook INSERT is planning it. Django's own cursors
     # bind on the client and are never prepared, so this reaches only the webhook
     # INSERT (pipeline/inbox), which binds on the server. A pooler in transaction mode
@@ -245,8 +244,9 @@ if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     )
 # The cluster's processes run at this nice value (0 to 19): on a machine it shares with
 # the web, a burst of webhooks gets the CPU first and the drain catches up right after
-# (the webhook p99 fell from 2.0 to 1.4 x the floor's at 10, the backlog still worked off
-# within a second: tests/benchmarks/webhook_ingest.py). 0 leaves the priority as it is.
+# (on PostgreSQL the webhook p99 fell from about 2.0 to 1.6 x the floor's at 10, the
+# backlog still worked off within a second: tests/benchmarks/webhook_ingest.py). 0 leaves
+# the priority as it is.
 Q_NICE = env_int("Q_NICE", 10, maximum=19)
 # How long ago the cluster must have reported for /healthz to count it as up. django-q2
 # refreshes its status every guard cycle (0.5 s) and lets it expire after 3 s.

@@ -16,7 +16,8 @@ MINE = os.getpriority(os.PRIO_PROCESS, 0)
 
 @pytest.fixture
 def cluster_nice_values(tmp_path):
-    """Start a cluster with `settings`; (the sentinel's nice value, its workers')."""
+    """`run(**settings)` starts a cluster with those settings and returns (the sentinel's
+    nice value, its workers') once it has forked its worker."""
     started = []
     env = child_env(tmp_path, DJANGO_SECRET_KEY="priority-test-secret-key", Q_WORKERS="1")
     command = [sys.executable, "manage.py", "migrate", "--noinput"]
